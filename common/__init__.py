@@ -1,0 +1,1 @@
+"""Code shared by the Orders and Payments services: settings, API conventions, idempotency."""

@@ -1,0 +1,1 @@
+"""API conventions every service follows: problem-details errors, strict JSON, caller header."""

@@ -1,0 +1,146 @@
+"""RFC 9457 problem details: the one shape of every API error.
+
+    {"type": "urn:problem:validation-error", "title": "Invalid request", "status": 400,
+     "detail": "...", "instance": "/accounts/deposit", "errors": {"amount": ["..."]}}
+
+`problem_exception_handler` covers everything raised inside a DRF view; the `handler*`
+views cover what Django answers before or outside DRF (unknown URL, bad Host, a body over
+the size limit, an unexpected exception), so no client ever receives an HTML error page.
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from common.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# Problem codes are DRF's default codes in kebab case; these two read better renamed.
+_RENAMED_CODES = {"invalid": "validation-error", "parse_error": "malformed-request"}
+
+
+def problem(
+    *,
+    status_code: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    **extensions,
+) -> dict:
+    body = {
+        "type": f"urn:problem:{code}",
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return body
+
+
+def _drf_problem(exc: exceptions.APIException, instance: str | None) -> dict:
+    default_code = getattr(exc, "default_code", "error")
+    code = _RENAMED_CODES.get(default_code, default_code).replace("_", "-")
+    title = HTTPStatus(exc.status_code).phrase
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return problem(
+            status_code=exc.status_code,
+            code=code,
+            title=title,
+            detail="One or more fields are invalid.",
+            instance=instance,
+            errors=errors,
+        )
+    return problem(
+        status_code=exc.status_code,
+        code=code,
+        title=title,
+        detail=str(exc.detail),
+        instance=instance,
+    )
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response:
+    request = context.get("request")
+    instance = request.path if request is not None else None
+    headers = {}
+
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, ApplicationError):
+        status_code = exc.status_code
+        body = problem(
+            status_code=status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            instance=instance,
+        )
+    elif isinstance(exc, exceptions.APIException):
+        status_code = exc.status_code
+        body = _drf_problem(exc, instance)
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))
+    else:
+        # A bug, not the client's fault: log it with the traceback, answer in the same shape.
+        logger.exception("Unhandled exception in %s", instance)
+        status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
+        body = _server_error_problem(instance)
+
+    set_rollback()
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _server_error_problem(instance: str | None) -> dict:
+    return problem(
+        status_code=500,
+        code="server-error",
+        title="Internal server error",
+        detail="The server failed to handle the request; it has been logged.",
+        instance=instance,
+    )
+
+
+def _problem_response(request, status_code: int, code: str, title: str, detail: str):
+    body = problem(
+        status_code=status_code, code=code, title=title, detail=detail, instance=request.path
+    )
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+# Django's own error views (wired as handler400/403/404/500 in each urls.py).
+
+
+def bad_request(request, exception=None):
+    # Django lands here for a disallowed Host, a body over DATA_UPLOAD_MAX_MEMORY_SIZE and
+    # other SuspiciousOperations; the precise reason goes to the log, not to the client.
+    return _problem_response(request, 400, "bad-request", "Bad request", "The request is invalid.")
+
+
+def permission_denied(request, exception=None):
+    return _problem_response(request, 403, "forbidden", "Forbidden", "Access is denied.")
+
+
+def page_not_found(request, exception=None):
+    return _problem_response(
+        request, 404, "not-found", "Not found", f"No endpoint at {request.path}."
+    )
+
+
+def server_error(request):
+    body = _server_error_problem(request.path)
+    return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)

@@ -1,0 +1,1 @@
+"""Idempotency-Key handling with Stripe's semantics, for any service's POST endpoints."""

@@ -1,0 +1,98 @@
+"""Run a request's effect at most once per (user, Idempotency-Key)."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from common.db import insert_or_skip
+from common.errors import UnprocessableError
+from common.idempotency.models import IdempotencyRecord
+
+
+class IdempotencyKeyReused(UnprocessableError):
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+
+def request_fingerprint(*, endpoint: str, payload: dict) -> str:
+    canonical = json.dumps({"endpoint": endpoint, "payload": payload}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent_call(
+    *,
+    user_id: str,
+    key: str,
+    fingerprint: str,
+    perform: Callable[[], StoredResponse],
+) -> StoredResponse:
+    """Perform the request once; replay its response to every retry with the same key.
+
+    The key is claimed with INSERT ... ON CONFLICT DO NOTHING in the same transaction as the
+    effect. A concurrent request with the same key waits on that insert until the first one
+    commits, then replays its response; if the first one failed (raised), nothing of it was
+    kept and the waiting request performs the effect itself. Errors are therefore never
+    stored: a retry after a 4xx runs again, as with Stripe for requests that did not execute.
+    """
+    with transaction.atomic():
+        claimed = insert_or_skip(
+            IdempotencyRecord,
+            ["user_id", "key"],
+            user_id=user_id,
+            key=key,
+            request_fingerprint=fingerprint,
+            response_headers={},
+            created_at=timezone.now(),
+        )
+        if not claimed:
+            return _replay(user_id=user_id, key=key, fingerprint=fingerprint)
+        response = perform()
+        IdempotencyRecord.objects.filter(user_id=user_id, key=key).update(
+            response_status=response.status,
+            response_body=response.body,
+            response_headers=response.headers,
+        )
+        return response
+
+
+def _replay(*, user_id: str, key: str, fingerprint: str) -> StoredResponse:
+    record = IdempotencyRecord.objects.get(user_id=user_id, key=key)
+    if record.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request."
+        )
+    return StoredResponse(
+        status=record.response_status,
+        body=record.response_body,
+        headers=record.response_headers,
+        replayed=True,
+    )
+
+
+def purge_expired_idempotency_records(*, batch_size: int = 1000) -> int:
+    """Delete records older than IDEMPOTENCY_KEY_TTL_HOURS, in bounded batches."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted = 0
+    while True:
+        ids = list(
+            IdempotencyRecord.objects.filter(created_at__lt=cutoff).values_list("id", flat=True)[
+                :batch_size
+            ]
+        )
+        if not ids:
+            return deleted
+        deleted += IdempotencyRecord.objects.filter(id__in=ids).delete()[0]

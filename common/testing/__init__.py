@@ -1,0 +1,1 @@
+"""Test fixtures and helpers every service's tests use (loaded by the root conftest.py)."""

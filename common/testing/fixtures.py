@@ -1,0 +1,38 @@
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user_id() -> str:
+    """A fresh caller id, so tests never share an account by accident."""
+    return f"user-{uuid.uuid4()}"
+
+
+class CallerClient:
+    """An API client that names its caller in X-User-Id on every request."""
+
+    def __init__(self, client: APIClient, user_id: str):
+        self.client = client
+        self.user_id = user_id
+
+    def _headers(self, headers: dict | None) -> dict:
+        return {"X-User-Id": self.user_id, **(headers or {})}
+
+    def get(self, path: str, headers: dict | None = None, **kwargs):
+        return self.client.get(path, headers=self._headers(headers), **kwargs)
+
+    def post(self, path: str, data=None, headers: dict | None = None, **kwargs):
+        kwargs.setdefault("format", "json")
+        return self.client.post(path, data, headers=self._headers(headers), **kwargs)
+
+
+@pytest.fixture
+def caller(api_client, user_id) -> CallerClient:
+    return CallerClient(api_client, user_id)
