@@ -1,0 +1,1 @@
+"""The Payments service: accounts, balances and the ledger of every balance change."""

@@ -1,0 +1,14 @@
+#!/usr/bin/env python
+"""Django's command-line utility for the Payments service."""
+
+import os
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":
+    # The services import each other's shared code as top-level packages (common, ...).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payments_project.settings.base")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

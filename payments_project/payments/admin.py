@@ -1,0 +1,49 @@
+"""Admin for inspection. Balances change only through the service functions (each with a
+ledger entry), so nothing here can edit a balance or a ledger entry."""
+
+from django.contrib import admin
+
+from payments_project.payments.models import Account, LedgerEntry
+
+
+class LedgerEntryInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["created_at", "kind", "amount", "reference"]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["user_id", "balance", "created_at", "updated_at"]
+    search_fields = ["user_id"]
+    readonly_fields = ["user_id", "balance", "created_at", "updated_at"]
+    inlines = [LedgerEntryInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "account", "kind", "amount", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["reference", "account__user_id"]
+    list_select_related = ["account"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

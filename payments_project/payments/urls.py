@@ -1,0 +1,9 @@
+from django.urls import path
+
+from payments_project.payments import views
+
+urlpatterns = [
+    path("accounts", views.AccountCreateView.as_view(), name="account-create"),
+    path("accounts/deposit", views.DepositView.as_view(), name="account-deposit"),
+    path("accounts/balance", views.BalanceView.as_view(), name="account-balance"),
+]

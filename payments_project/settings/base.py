@@ -1,0 +1,20 @@
+from common.settings.base import *
+
+SERVICE_NAME = "payments"
+
+ROOT_URLCONF = "payments_project.urls"
+WSGI_APPLICATION = "payments_project.wsgi.application"
+
+INSTALLED_APPS = [*INSTALLED_APPS, "payments_project.payments"]
+
+DATABASES = {
+    "default": database_from_env(
+        "PAYMENTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/payments"
+    ),
+}
+
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "TITLE": "Payments service",
+    "DESCRIPTION": "Accounts, deposits and balances. Every error is RFC 9457 problem details.",
+}
