@@ -97,27 +97,27 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
             headers["Retry-After"] = str(int(exc.wait))
     else:
         # A bug, not the client's fault: log it with the traceback, answer in the same shape.
-        logger.exception("Unhandled exception in %s", instance)
+        logger.error("Unhandled exception in %s", instance, exc_info=exc)
         status_code = status.HTTP_500_INTERNAL_SERVER_ERROR
-        body = _server_error_problem(instance)
+        body = problem(
+            status_code=status_code,
+            code="server-error",
+            title=HTTPStatus(status_code).phrase,
+            detail="The server failed to handle the request; it is logged.",
+            instance=instance,
+        )
 
     set_rollback()
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _server_error_problem(instance: str | None) -> dict:
-    return problem(
-        status_code=500,
-        code="server-error",
-        title="Internal server error",
-        detail="The server failed to handle the request; it has been logged.",
-        instance=instance,
-    )
-
-
-def _problem_response(request, status_code: int, code: str, title: str, detail: str):
+def _problem_response(request, status_code: int, code: str, detail: str):
     body = problem(
-        status_code=status_code, code=code, title=title, detail=detail, instance=request.path
+        status_code=status_code,
+        code=code,
+        title=HTTPStatus(status_code).phrase,
+        detail=detail,
+        instance=request.path,
     )
     return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
@@ -128,19 +128,18 @@ def _problem_response(request, status_code: int, code: str, title: str, detail: 
 def bad_request(request, exception=None):
     # Django lands here for a disallowed Host, a body over DATA_UPLOAD_MAX_MEMORY_SIZE and
     # other SuspiciousOperations; the precise reason goes to the log, not to the client.
-    return _problem_response(request, 400, "bad-request", "Bad request", "The request is invalid.")
+    return _problem_response(request, 400, "bad-request", "The request is invalid.")
 
 
 def permission_denied(request, exception=None):
-    return _problem_response(request, 403, "forbidden", "Forbidden", "Access is denied.")
+    return _problem_response(request, 403, "forbidden", "Access is denied.")
 
 
 def page_not_found(request, exception=None):
-    return _problem_response(
-        request, 404, "not-found", "Not found", f"No endpoint at {request.path}."
-    )
+    return _problem_response(request, 404, "not-found", f"No endpoint at {request.path}.")
 
 
 def server_error(request):
-    body = _server_error_problem(request.path)
-    return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return _problem_response(
+        request, 500, "server-error", "The server failed to handle the request; it is logged."
+    )
