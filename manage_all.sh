@@ -36,6 +36,7 @@ load_env() {
   fi
   export PAYMENTS_DATABASE_URL="${PAYMENTS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payments}"
   export PAYMENTS_PORT="${PAYMENTS_PORT:-8002}"
+  export BROKER_URL="${BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
   export DJANGO_SETTINGS_MODULE_SUFFIX="${DJANGO_SETTINGS_MODULE_SUFFIX:-production}"
 }
 
@@ -82,6 +83,10 @@ ensure_venv() {
 check_postgres() {
   "$PY" deploy/create_databases.py "$PAYMENTS_DATABASE_URL" ||
     die "PostgreSQL is needed (see above)"
+}
+
+check_rabbitmq() {
+  "$PY" deploy/check_broker.py "$BROKER_URL" || die "RabbitMQ is needed (see above)"
 }
 
 # --- processes -------------------------------------------------------------------------------
@@ -250,12 +255,16 @@ cmd_test() {
   ensure_venv
   load_env
   check_postgres
+  check_rabbitmq
   local failed=()
   say "ruff check";           "$VENV/bin/ruff" check . || failed+=("ruff check")
   say "ruff format --check";  "$VENV/bin/ruff" format --check . || failed+=("ruff format")
   say "docker-compose.yml"; check_compose_file || failed+=("compose file")
+  # One pytest run per Django project: each has its own settings and test database.
+  say "common tests (shared apps, messaging against RabbitMQ, real worker processes)"
+  "$VENV/bin/pytest" common --ds=common.tests.settings "$@" || failed+=("common tests")
   say "payments tests"
-  "$VENV/bin/pytest" common payments_project --ds=payments_project.settings.test "$@" ||
+  "$VENV/bin/pytest" payments_project --ds=payments_project.settings.test "$@" ||
     failed+=("payments tests")
   if ((${#failed[@]})); then
     printf 'FAILED: %s\n' "${failed[*]}" >&2

@@ -10,17 +10,26 @@ def insert_or_skip(model: type[models.Model], conflict_fields: list[str], **valu
     concurrent transaction holds the same key uncommitted, PostgreSQL waits for it and then
     skips (it committed) or inserts (it rolled back). `bulk_create(ignore_conflicts=True)`
     issues the same SQL but cannot say whether the row went in.
+
+    Fields not given take their model defaults (and auto_now_add), as with `create()`.
     """
+    instance = model(**values)
     meta = model._meta
-    fields = [meta.get_field(name) for name in values]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields = [
+        field
+        for field in meta.concrete_fields
+        if not (field.primary_key and isinstance(field, models.AutoField))
+    ]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
     placeholders = ", ".join(["%s"] * len(fields))
-    conflict = ", ".join(
-        connection.ops.quote_name(meta.get_field(name).column) for name in conflict_fields
-    )
-    params = [field.get_db_prep_save(values[field.name], connection=connection) for field in fields]
+    conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, add=True), connection=connection)
+        for field in fields
+    ]
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "  # noqa: S608
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names are quoted
         f"VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING"
     )
     with connection.cursor() as cursor:

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 if __name__ == "__main__":
-    # The services import each other's shared code as top-level packages (common, ...).
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    # Import from the repository root (common, payments_project, ...), not from this
+    # script's directory, where payments_project/celery.py would shadow the celery package.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payments_project.settings.base")
     from django.core.management import execute_from_command_line
 

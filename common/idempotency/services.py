@@ -55,8 +55,6 @@ def idempotent_call(
             user_id=user_id,
             key=key,
             request_fingerprint=fingerprint,
-            response_headers={},
-            created_at=timezone.now(),
         )
         if not claimed:
             return _replay(user_id=user_id, key=key, fingerprint=fingerprint)

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "common.idempotency",
+    "common.messaging",
 ]
 
 MIDDLEWARE = [
@@ -126,3 +127,49 @@ LOGGING = {
 
 # Idempotency-Key records are kept at least this long (Stripe keeps them 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# Messaging (common/messaging, docs/messaging.md). Each service adds its SERVICE, ROUTES,
+# CONSUME and HANDLERS; the defaults of every other key are in common/messaging/conf.py.
+MESSAGING_QUEUE_PREFIX = env.str("MESSAGING_QUEUE_PREFIX", default="")
+MESSAGING = {
+    "QUEUE_PREFIX": MESSAGING_QUEUE_PREFIX,
+    "SWEEP_INTERVAL_SECONDS": env.float("MESSAGING_SWEEP_INTERVAL_SECONDS", default=1.0),
+    "MAX_ATTEMPTS": env.int("MESSAGING_MAX_ATTEMPTS", default=8),
+    "RETENTION_DAYS": env.float("MESSAGING_RETENTION_DAYS", default=7.0),
+}
+
+# Celery (common/celery.py is the app factory). The settings that matter for not losing work:
+CELERY_BROKER_URL = env.str("BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+# Every publish on the app's connections (task wake-ups and the relay) waits for the
+# broker's confirm, so "sent" means the broker has the message.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# Heartbeats detect a dead broker connection (a half-open TCP socket) within ~2 intervals.
+CELERY_BROKER_HEARTBEAT = env.int("BROKER_HEARTBEAT_SECONDS", default=30)
+# Keep reconnecting for ever, also at start-up: the broker may come up after the worker.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task is acked after it ran, and requeued if its worker process died mid-way: the
+# relay and drain are idempotent sweeps, so running one twice is harmless, losing one is not.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# After a lost broker connection such tasks cannot be acked anyway and come back: cancel
+# them at once (Celery 6's default) rather than let them finish into a dead channel.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Run workers with the prefork pool (manage_all.sh, compose). The threads pool acks from
+# its threads on the consumer's connection, which py-amqp does not make thread-safe: seen
+# here to deadlock the worker after a broker reconnect.
+# One reserved task per worker process: with acks_late, prefetched tasks would wait behind
+# a slow one instead of going to an idle worker.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Results are never read; the database rows are the state.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+# Each service sets CELERY_TASK_DEFAULT_QUEUE to its own (prefixed) queue: the services share
+# the broker, and a worker must only receive its own service's tasks.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Django's LOGGING configures the root logger; the worker must not replace it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Events feed Flower's dashboard.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True

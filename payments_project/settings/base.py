@@ -18,3 +18,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Payments service",
     "DESCRIPTION": "Accounts, deposits and balances. Every error is RFC 9457 problem details.",
 }
+
+MESSAGING = {
+    **MESSAGING,
+    "SERVICE": SERVICE_NAME,
+}
+CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"

@@ -1,0 +1,46 @@
+"""The one Celery app factory: each service calls it from its <service>_project/celery.py.
+
+Configuration comes from Django settings (CELERY_* in common/settings/base.py, explained
+there); the factory adds the messaging consumer bootstep and the beat schedule.
+"""
+
+from celery import Celery
+
+
+def create_celery_app(service: str) -> Celery:
+    app = Celery(service)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
+    app.autodiscover_tasks()
+
+    from common.messaging.consumer import InboxConsumerStep
+
+    app.steps["consumer"].add(InboxConsumerStep)
+    app.on_after_configure.connect(_add_beat_schedule, weak=False)
+    return app
+
+
+def _add_beat_schedule(sender: Celery, **kwargs) -> None:
+    from common.messaging.conf import messaging_settings
+
+    conf = messaging_settings()
+    sweep = conf.SWEEP_INTERVAL_SECONDS
+    # A sweep that no worker took within a few intervals is pointless: the next one does
+    # the same work. Expiring them keeps a stopped worker from finding a pile on restart.
+    sweep_options = {"expires": max(5.0, 5 * sweep)}
+    sender.add_periodic_task(
+        sweep,
+        sender.signature("messaging.relay_outbox"),
+        name="relay outbox",
+        options=sweep_options,
+    )
+    sender.add_periodic_task(
+        sweep, sender.signature("messaging.drain_inbox"), name="drain inbox", options=sweep_options
+    )
+    sender.add_periodic_task(
+        conf.CLEANUP_INTERVAL_SECONDS,
+        sender.signature("messaging.cleanup"),
+        name="cleanup messages",
+    )
+    sender.add_periodic_task(
+        3600.0, sender.signature("idempotency.purge_expired"), name="purge idempotency keys"
+    )

@@ -1,0 +1,49 @@
+"""settings.MESSAGING, with its documented defaults filled in (see docs/messaging.md)."""
+
+from dataclasses import dataclass, field, fields
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    # This service's name: the `source` of the events it sends.
+    SERVICE: str = "service"
+    # Prepended to every queue name, so test runs (or tenants) never share a queue.
+    QUEUE_PREFIX: str = ""
+    # Outgoing event type -> logical queue name ("order.created" -> "orders").
+    ROUTES: dict[str, str] = field(default_factory=dict)
+    # Logical queue names this service consumes (the Celery worker's consumer bootstep).
+    CONSUME: list[str] = field(default_factory=list)
+    # Incoming event type -> dotted path of its handler, `handler(event: Event) -> None`.
+    HANDLERS: dict[str, str] = field(default_factory=dict)
+    # Rows claimed per relay or drain transaction.
+    BATCH_SIZE: int = 100
+    # Attempts before a row is parked as failed (relay: publish errors; drain: handler errors).
+    MAX_ATTEMPTS: int = 8
+    # Exponential backoff between attempts: BASE * 2**(attempt-1), capped, with jitter.
+    BACKOFF_BASE_SECONDS: float = 1.0
+    BACKOFF_MAX_SECONDS: float = 300.0
+    # Beat's safety sweep of outbox and inbox (wake-ups after commit do the fast path).
+    SWEEP_INTERVAL_SECONDS: float = 1.0
+    # Unacknowledged messages the consumer may hold (AMQP basic.qos prefetch_count).
+    PREFETCH_COUNT: int = 100
+    # Sent outbox rows and done inbox rows are deleted after this many days.
+    RETENTION_DAYS: float = 7.0
+    CLEANUP_INTERVAL_SECONDS: float = 3600.0
+    CLEANUP_BATCH_SIZE: int = 1000
+    # Seconds the relay waits for the broker's confirm of one publish.
+    CONFIRM_TIMEOUT_SECONDS: float = 10.0
+
+    def queue_name(self, logical_name: str) -> str:
+        return f"{self.QUEUE_PREFIX}{logical_name}"
+
+
+def messaging_settings() -> MessagingSettings:
+    configured = getattr(settings, "MESSAGING", {})
+    known = {f.name for f in fields(MessagingSettings)}
+    unknown = set(configured) - known
+    if unknown:
+        raise ImproperlyConfigured(f"Unknown MESSAGING settings: {sorted(unknown)}")
+    return MessagingSettings(**configured)

@@ -1,0 +1,72 @@
+"""The API a service uses: record an event in its transaction; handle one from the inbox."""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from common.messaging.conf import messaging_settings
+from common.messaging.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+
+class OutsideTransaction(RuntimeError):
+    """record_event was called in autocommit mode, which would be a dual write."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a handler receives: one incoming message, already deduplicated by the inbox."""
+
+    message_id: str
+    type: str
+    version: int
+    payload: dict[str, Any]
+    headers: dict[str, Any]
+
+
+def record_event(
+    *, type: str, payload: dict[str, Any], version: int = 1, headers: dict | None = None
+) -> OutboxMessage:
+    """Add an event to the outbox, in the caller's transaction.
+
+    It commits or rolls back with the business rows; after commit the relay is woken so the
+    event goes out at once instead of at the next sweep.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise OutsideTransaction(
+            "record_event must run inside transaction.atomic() with the business change."
+        )
+    conf = messaging_settings()
+    try:
+        destination = conf.ROUTES[type]
+    except KeyError:
+        raise ValueError(f"No route for event type {type!r} in MESSAGING['ROUTES']") from None
+    message = OutboxMessage.objects.create(
+        type=type, version=version, destination=destination, payload=payload, headers=headers or {}
+    )
+    transaction.on_commit(wake_relay)
+    return message
+
+
+def wake_relay() -> None:
+    from common.messaging.tasks import relay_outbox
+
+    _wake(relay_outbox)
+
+
+def wake_drain() -> None:
+    from common.messaging.tasks import drain_inbox
+
+    _wake(drain_inbox)
+
+
+def _wake(task) -> None:
+    # A wake-up only shortens latency; the beat sweep finds the rows anyway. So it must
+    # never fail the caller (whose transaction has already committed): no retries, log only.
+    try:
+        task.apply_async(retry=False)
+    except Exception as exc:
+        logger.warning("Could not wake %s (the next sweep will run it): %s", task.name, exc)

@@ -1,0 +1,12 @@
+from django.db import models
+
+
+class Effect(models.Model):
+    """One row per handler run: a duplicate handling would show as a second row."""
+
+    message_id = models.CharField(max_length=200)
+    value = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"effect {self.value} of {self.message_id}"

@@ -1,0 +1,185 @@
+"""Receiving and handling: rules 3, 6 and 7 of docs/messaging.md, against the real broker."""
+
+import json
+import uuid
+
+import pytest
+from django.db import transaction
+from kombu import Consumer
+
+from common.messaging import drain, relay
+from common.messaging.consumer import receive
+from common.messaging.envelope import Envelope
+from common.messaging.events import record_event
+from common.messaging.inbox import store_incoming
+from common.messaging.models import InboxMessage, OutboxMessage
+from common.testing import broker
+from common.testing.concurrency import run_concurrently
+from common.tests.sampleapp.models import Effect
+
+
+def envelope(value: int, *, message_id: str | None = None, type: str = "sample.created"):
+    return Envelope(
+        id=message_id or str(uuid.uuid4()), type=type, version=1, payload={"value": value}
+    ).to_body()
+
+
+def consume_into_inbox(queue: str, *, idle_timeout: float = 0.5) -> int:
+    """Run the worker's consumer callback over everything on the queue; returns deliveries."""
+    deliveries = 0
+    with broker.broker_connection() as connection:
+        consumer = Consumer(
+            connection.default_channel,
+            queues=[broker.durable_queue(queue)],
+            on_message=receive,
+            prefetch_count=100,
+        )
+        with consumer:
+            while True:
+                try:
+                    connection.drain_events(timeout=idle_timeout)
+                except TimeoutError:
+                    break
+                deliveries += 1
+    return deliveries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicates_are_stored_once_handled_once_and_all_acked(samples_queue):
+    body = envelope(5, message_id="m-1")
+    for _ in range(3):
+        broker.publish_raw(samples_queue, body, message_id="m-1")
+
+    assert consume_into_inbox(samples_queue) == 3
+    assert drain.drain_inbox() == 1
+    assert drain.drain_inbox() == 0
+
+    assert InboxMessage.objects.get().status == "done"
+    assert list(Effect.objects.values_list("message_id", "value")) == [("m-1", 5)]
+    # Everything was acked: nothing is left on the queue, nothing comes back.
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_garbage_bytes_are_acked_and_parked_and_the_consumer_goes_on(samples_queue):
+    broker.publish_raw(samples_queue, b"\x00\xff not json at all")
+    broker.publish_raw(samples_queue, envelope(1, message_id="good"), message_id="good")
+
+    assert consume_into_inbox(samples_queue) == 2
+    drain.drain_inbox()
+
+    parked = InboxMessage.objects.get(status="failed")
+    assert parked.message_id.startswith("malformed-")
+    assert "not JSON" in parked.last_error
+    assert "not json at all" in parked.raw_body
+    assert Effect.objects.get().message_id == "good"
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"type": "sample.created", "payload": {}}', "no message id"),
+        (b'{"id": "x1", "payload": {}}', "no message type"),
+        (b'{"id": "x2", "type": "sample.created", "payload": []}', "payload is not"),
+        (b'{"id": "x3", "type": "sample.created", "version": true, "payload": {}}', "version"),
+        (b'{"id": "x4", "type": "sample.unknown", "payload": {}}', "no handler"),
+        (b'{"id": "x5", "type": "sample.created", "payload": {"v": "\\u0000"}}', "refused"),
+    ],
+    ids=["array", "no-id", "no-type", "payload-array", "bool-version", "unknown-type", "nul"],
+)
+def test_malformed_messages_are_parked_once_with_the_reason(body, reason):
+    for _ in range(2):  # a redelivery of the same bad message is not parked twice
+        assert store_incoming(body=body, message_id_property=None, queue="q") is False
+
+    parked = InboxMessage.objects.get()
+    assert parked.status == "failed"
+    assert reason in parked.last_error
+    assert parked.raw_body
+
+
+@pytest.mark.django_db
+def test_a_handler_effect_and_the_done_mark_commit_together():
+    store_incoming(body=envelope(3, message_id="m"), message_id_property=None, queue="q")
+
+    assert drain.drain_inbox() == 1
+
+    row = InboxMessage.objects.get()
+    assert (row.status, row.attempts) == ("done", 1)
+    assert row.processed_at is not None
+    assert Effect.objects.get().value == 3
+
+
+@pytest.mark.django_db
+def test_a_poison_message_is_retried_then_parked_and_never_blocks_the_others():
+    store_incoming(body=envelope(0, message_id="poison", type="sample.poison"),
+                   message_id_property=None, queue="q")  # fmt: skip
+    for value in (1, 2):
+        store_incoming(body=envelope(value), message_id_property=None, queue="q")
+
+    for _ in range(3):  # MAX_ATTEMPTS in the test settings
+        drain.drain_inbox()
+        InboxMessage.objects.filter(status="pending").update(next_attempt_at="2000-01-01T00:00Z")
+
+    poison = InboxMessage.objects.get(message_id="poison")
+    assert poison.status == "failed"
+    assert poison.attempts == 3
+    assert "poison message" in poison.last_error
+    # The handler's write was rolled back with each failed attempt; the others were handled.
+    assert sorted(Effect.objects.values_list("value", flat=True)) == [1, 2]
+
+
+@pytest.mark.django_db
+def test_a_failed_attempt_backs_off():
+    store_incoming(body=envelope(0, type="sample.poison"), message_id_property=None, queue="q")
+
+    drain.drain_inbox()
+
+    row = InboxMessage.objects.get()
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.next_attempt_at > row.received_at
+    assert drain.drain_inbox() == 0  # not due yet
+    assert InboxMessage.objects.get().attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_and_two_drains_over_thousands_of_rows_apply_each_effect_once(
+    samples_queue,
+):
+    count = 2000
+    with transaction.atomic():
+        for value in range(count):
+            record_event(type="sample.created", payload={"value": value})
+
+    def relay_then_consume(worker: int) -> int:
+        # Two relays race over the outbox, then both consume what they published.
+        published = relay.relay_outbox(batch_size=50)
+        consume_into_inbox(samples_queue)
+        return published
+
+    published = run_concurrently(relay_then_consume, 2)
+    assert sum(published) == count
+    assert all(p > 0 for p in published)  # both relays took part
+
+    handled = run_concurrently(lambda _: drain.drain_inbox(batch_size=50), 2)
+    assert sum(handled) == count
+
+    assert not OutboxMessage.objects.exclude(status="sent").exists()
+    assert InboxMessage.objects.filter(status="done").count() == count
+    assert Effect.objects.count() == count
+    assert sorted(Effect.objects.values_list("value", flat=True)) == list(range(count))
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+
+
+def test_envelope_round_trip_keeps_every_field():
+    from common.messaging.envelope import parse_body
+
+    original = Envelope(
+        id="id-1", type="t", version=2, payload={"a": [1]}, source="s", occurred_at="now",
+        headers={"request_id": "r"},
+    )  # fmt: skip
+
+    assert parse_body(original.to_body()) == original
+    assert json.loads(original.to_body())["payload"] == {"a": [1]}

@@ -1,0 +1,139 @@
+"""Recording events and relaying them: rules 1 and 2 of docs/messaging.md."""
+
+import json
+
+import pytest
+from django.db import transaction
+
+from common.messaging import relay
+from common.messaging.events import OutsideTransaction, record_event
+from common.messaging.models import OutboxMessage
+from common.testing import broker
+
+
+def record(value: int, type: str = "sample.created") -> OutboxMessage:
+    with transaction.atomic():
+        return record_event(type=type, payload={"value": value}, headers={"request_id": "r-1"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_outside_a_transaction_is_refused():
+    with pytest.raises(OutsideTransaction):
+        record_event(type="sample.created", payload={"value": 1})
+
+    assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unrouted_event_type_is_refused():
+    with pytest.raises(ValueError, match="No route"):
+        record_event(type="nobody.listens", payload={})
+
+
+@pytest.mark.django_db
+def test_the_relay_is_woken_after_commit_only(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        record_event(type="sample.created", payload={"value": 1})
+
+    assert [callback.__name__ for callback in callbacks] == ["wake_relay"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_in_a_rolled_back_transaction_is_never_published(samples_queue):
+    def business_change_that_fails():
+        with transaction.atomic():
+            record_event(type="sample.created", payload={"value": 1})
+            raise RuntimeError("business failure")
+
+    with pytest.raises(RuntimeError):
+        business_change_that_fails()
+
+    assert relay.relay_outbox() == 0
+    assert not OutboxMessage.objects.exists()
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_event_is_published_once_as_a_persistent_json_envelope(samples_queue):
+    row = record(7)
+
+    assert relay.relay_outbox() == 1
+    assert relay.relay_outbox() == 0  # nothing left: sent rows are not published again
+
+    [message] = broker.take_messages(samples_queue)
+    assert message.properties["message_id"] == str(row.id)
+    assert message.properties["type"] == "sample.created"
+    assert message.properties["delivery_mode"] == 2
+    assert message.content_type == "application/json"
+    envelope = json.loads(message.body)
+    assert envelope["id"] == str(row.id)
+    assert envelope["type"] == "sample.created"
+    assert envelope["version"] == 1
+    assert envelope["source"] == "sample"
+    assert envelope["payload"] == {"value": 7}
+    assert envelope["headers"] == {"request_id": "r-1"}
+    row.refresh_from_db()
+    assert row.status == "sent"
+    assert row.sent_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crash_between_publish_and_mark_publishes_again(samples_queue, monkeypatch):
+    row = record(1)
+
+    def crash(ids):
+        raise SystemExit("worker killed after publishing, before the mark committed")
+
+    monkeypatch.setattr(relay, "mark_sent", crash)
+    with pytest.raises(SystemExit):
+        relay.relay_outbox()
+    row.refresh_from_db()
+    assert row.status == "pending"  # the claim rolled back with the crash
+    monkeypatch.undo()
+
+    assert relay.relay_outbox() == 1
+
+    copies = broker.take_messages(samples_queue)
+    assert [m.properties["message_id"] for m in copies] == [str(row.id)] * 2
+    row.refresh_from_db()
+    assert row.status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_relay_recovers_when_the_broker_drops_its_connection(samples_queue):
+    import os
+
+    rows = [record(value) for value in range(30)]
+    assert relay.relay_outbox(batch_size=10, max_batches=1) == 10  # connection now open
+
+    assert broker.close_broker_connections_of(os.getpid()) >= 1
+
+    published = 0
+    for _ in range(3):  # the first run finds the dead connection, a later one reconnects
+        published += relay.relay_outbox()
+    assert published == 20
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+    # An outage spends no attempt: the rows never came near being parked.
+    assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {0}
+    received = {m.properties["message_id"] for m in broker.take_messages(samples_queue)}
+    assert received == {str(row.id) for row in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_the_broker_refuses_is_retried_then_parked(samples_queue, monkeypatch):
+    from common.messaging.broker import MessageRejected, publisher
+
+    row = record(1)
+
+    def nack(**kwargs):
+        raise MessageRejected("nacked")
+
+    monkeypatch.setattr(publisher, "publish", nack)
+    for _ in range(3):  # MAX_ATTEMPTS in the test settings
+        OutboxMessage.objects.filter(pk=row.pk).update(next_attempt_at=row.created_at)
+        relay.relay_outbox()
+
+    row.refresh_from_db()
+    assert row.status == "failed"
+    assert row.attempts == 3
+    assert "nacked" in row.last_error
