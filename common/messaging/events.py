@@ -28,7 +28,11 @@ class Event:
 
 
 def record_event(
-    *, type: str, payload: dict[str, Any], version: int = 1, headers: dict | None = None
+    *,
+    type: str,
+    payload: dict[str, Any],
+    version: int = 1,
+    headers: dict[str, str] | None = None,
 ) -> OutboxMessage:
     """Add an event to the outbox, in the caller's transaction.
 
@@ -44,8 +48,10 @@ def record_event(
         destination = conf.ROUTES[type]
     except KeyError:
         raise ValueError(f"No route for event type {type!r} in MESSAGING['ROUTES']") from None
+    # Headers travel as AMQP header fields too: plain strings always encode.
+    headers = {str(name): str(value) for name, value in (headers or {}).items()}
     message = OutboxMessage.objects.create(
-        type=type, version=version, destination=destination, payload=payload, headers=headers or {}
+        type=type, version=version, destination=destination, payload=payload, headers=headers
     )
     transaction.on_commit(wake_relay)
     return message

@@ -12,7 +12,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from common.messaging.broker import BrokerUnavailable, publisher
+from common.messaging.broker import Outgoing, publisher
 from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
 from common.messaging.models import OutboxMessage
@@ -45,28 +45,30 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
 
 
 def _publish_rows(rows: list[OutboxMessage], conf: MessagingSettings) -> tuple[list, bool]:
-    sent = []
-    for row in rows:
-        try:
-            publisher.publish(
+    """Publish the claimed rows as one confirmed batch; returns (confirmed ids, outage)."""
+    outcome = publisher.publish_batch(
+        [
+            Outgoing(
                 queue=conf.queue_name(row.destination),
                 body=envelope_of(row, conf).to_body(),
                 message_id=str(row.id),
                 message_type=row.type,
                 headers={**row.headers, "version": row.version},
-                confirm_timeout=conf.CONFIRM_TIMEOUT_SECONDS,
             )
-        except BrokerUnavailable as exc:
-            # An outage is nobody's fault: the rest of the batch waits for the next run and
-            # spends no attempt. The beat sweep retries within SWEEP_INTERVAL_SECONDS.
-            logger.warning("Broker unavailable, %d message(s) wait: %s", len(rows) - len(sent), exc)
-            return sent, True
-        except Exception as exc:
-            logger.warning("Publishing outbox message %s failed: %s", row.id, exc)
-            record_failure(row, exc, conf)
-        else:
-            sent.append(row.id)
-    return sent, False
+            for row in rows
+        ],
+        confirm_timeout=conf.CONFIRM_TIMEOUT_SECONDS,
+    )
+    rejected = set(outcome.rejected)
+    for row in rows:
+        if str(row.id) in rejected:
+            record_failure(row, "the broker rejected the message (nack)", conf)
+    if outcome.outage:
+        # An outage is nobody's fault: unconfirmed rows stay pending for the next run and
+        # spend no attempt. The beat sweep retries within SWEEP_INTERVAL_SECONDS.
+        unconfirmed = len(rows) - len(outcome.confirmed) - len(rejected)
+        logger.warning("Broker unavailable, %d message(s) wait: %s", unconfirmed, outcome.outage)
+    return outcome.confirmed, outcome.outage is not None
 
 
 def envelope_of(row: OutboxMessage, conf: MessagingSettings) -> Envelope:

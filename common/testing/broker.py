@@ -92,6 +92,19 @@ def close_broker_connections_of(pid: int) -> int:
     return closed
 
 
+def set_queue_policy(name: str, queue: str, definition: str) -> None:
+    """Apply a RabbitMQ policy (JSON `definition`) to exactly one queue."""
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_policy", "--apply-to", "queues", name,
+         f"^{re.escape(queue)}$", definition],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def clear_policy(name: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "clear_policy", name], check=True, capture_output=True)
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -7,7 +7,11 @@ from common.testing import broker
 
 def run_queues() -> list[str]:
     conf = messaging_settings()
-    return [conf.queue_name("samples"), settings.CELERY_TASK_DEFAULT_QUEUE]
+    return [
+        conf.queue_name("samples"),
+        conf.queue_name("refusals"),
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)

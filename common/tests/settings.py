@@ -26,7 +26,11 @@ STATIC_ROOT = None
 MESSAGING = {
     **MESSAGING,
     "SERVICE": SERVICE_NAME,
-    "ROUTES": {"sample.created": "samples", "sample.poison": "samples"},
+    "ROUTES": {
+        "sample.created": "samples",
+        "sample.poison": "samples",
+        "sample.refused": "refusals",  # a queue the tests make the broker refuse (nack)
+    },
     "CONSUME": ["samples"],
     "HANDLERS": {
         "sample.created": "common.tests.sampleapp.handlers.record_effect",

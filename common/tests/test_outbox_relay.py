@@ -4,8 +4,10 @@ import json
 
 import pytest
 from django.db import transaction
+from kombu import Connection
 
 from common.messaging import relay
+from common.messaging.conf import messaging_settings
 from common.messaging.events import OutsideTransaction, record_event
 from common.messaging.models import OutboxMessage
 from common.testing import broker
@@ -119,21 +121,48 @@ def test_the_relay_recovers_when_the_broker_drops_its_connection(samples_queue):
     assert received == {str(row.id) for row in rows}
 
 
+@pytest.fixture
+def refusing_queue():
+    """A queue the broker refuses to take messages into: a policy of max-length 0 with
+    overflow reject-publish makes RabbitMQ nack every publish to it."""
+    queue = messaging_settings().queue_name("refusals")
+    policy = f"{queue}-refuse"
+    broker.set_queue_policy(policy, queue, '{"max-length": 0, "overflow": "reject-publish"}')
+    yield queue
+    broker.clear_policy(policy)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_a_message_the_broker_refuses_is_retried_then_parked(samples_queue, monkeypatch):
-    from common.messaging.broker import MessageRejected, publisher
+def test_a_message_the_broker_refuses_is_retried_then_parked(refusing_queue, samples_queue):
+    refused = record(1, type="sample.refused")
+    accepted = record(2)
 
-    row = record(1)
-
-    def nack(**kwargs):
-        raise MessageRejected("nacked")
-
-    monkeypatch.setattr(publisher, "publish", nack)
     for _ in range(3):  # MAX_ATTEMPTS in the test settings
-        OutboxMessage.objects.filter(pk=row.pk).update(next_attempt_at=row.created_at)
         relay.relay_outbox()
+        OutboxMessage.objects.filter(status="pending").update(next_attempt_at=refused.created_at)
 
-    row.refresh_from_db()
-    assert row.status == "failed"
-    assert row.attempts == 3
-    assert "nacked" in row.last_error
+    refused.refresh_from_db()
+    assert refused.status == "failed"
+    assert refused.attempts == 3
+    assert "nack" in refused.last_error
+    accepted.refresh_from_db()
+    assert accepted.status == "sent"  # the refusal did not hold up the other message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_keeps_rows_pending_without_spending_attempts(monkeypatch):
+    from common.messaging.broker import publisher
+
+    record(1)
+    monkeypatch.setattr(
+        "common.messaging.broker.current_app.connection_for_write",
+        lambda **kwargs: Connection("amqp://guest:guest@127.0.0.1:1//", connect_timeout=1),
+    )
+    publisher.reset()
+
+    assert relay.relay_outbox() == 0
+
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.attempts) == ("pending", 0)
+    monkeypatch.undo()
+    assert relay.relay_outbox() == 1
