@@ -266,6 +266,9 @@ cmd_test() {
   say "payments tests"
   "$VENV/bin/pytest" payments_project --ds=payments_project.settings.test "$@" ||
     failed+=("payments tests")
+  say "orders tests"
+  "$VENV/bin/pytest" orders_project --ds=orders_project.settings.test "$@" ||
+    failed+=("orders tests")
   if ((${#failed[@]})); then
     printf 'FAILED: %s\n' "${failed[*]}" >&2
     return 1

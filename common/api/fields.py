@@ -56,3 +56,14 @@ class MoneyField(serializers.Field):
 
     def to_representation(self, value) -> str:
         return str(Decimal(value).quantize(CENT))
+
+
+class TextField(serializers.CharField):
+    """A string and nothing else: DRF's CharField would turn 42 into "42"."""
+
+    default_error_messages = {"invalid": "Enter a string."}
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

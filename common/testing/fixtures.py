@@ -1,7 +1,25 @@
 import uuid
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
+
+from common.messaging.conf import messaging_settings
+from common.testing import broker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_run_queues():
+    """A test run's queues carry its own prefix; remove them when the run ends."""
+    yield
+    if settings.MESSAGING_QUEUE_PREFIX:  # never touch unprefixed (real) queues
+        broker.delete(*run_queues())
+
+
+def run_queues() -> list[str]:
+    conf = messaging_settings()
+    logical = {*conf.ROUTES.values(), *conf.CONSUME}
+    return [settings.CELERY_TASK_DEFAULT_QUEUE, *(conf.queue_name(name) for name in logical)]
 
 
 @pytest.fixture

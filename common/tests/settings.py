@@ -2,14 +2,12 @@
 handlers record their effects. Its queues carry a per-run prefix (inherited by the worker
 processes the tests start), so test runs never share a queue."""
 
-import os
-import uuid
+from common.settings.test_environment import prepare_test_environment
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
-os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:8])
-os.environ.setdefault("MESSAGING_QUEUE_PREFIX", f"test-{os.environ['TEST_RUN_ID']}.")
+prepare_test_environment()
 
 from common.settings.base import *
+from common.settings.test import *
 
 SERVICE_NAME = "sample"
 ROOT_URLCONF = "common.tests.urls"
@@ -19,9 +17,6 @@ DATABASES = {
         "COMMON_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/common_sample"
     ),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STATIC_ROOT = None
 
 MESSAGING = {
     **MESSAGING,

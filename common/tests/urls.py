@@ -1,7 +1,5 @@
-from django.contrib import admin
-from django.urls import path
+from common.api.urls import handler400, handler403, handler404, handler500, service_urlpatterns
 
-urlpatterns = [path("admin/", admin.site.urls)]
+urlpatterns = service_urlpatterns
 
-handler404 = "common.api.problems.page_not_found"
-handler500 = "common.api.problems.server_error"
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]

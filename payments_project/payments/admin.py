@@ -3,7 +3,7 @@ ledger entry), so nothing here can edit a balance or a ledger entry."""
 
 from django.contrib import admin
 
-from payments_project.payments.models import Account, LedgerEntry
+from payments_project.payments.models import Account, LedgerEntry, Payment
 
 
 class LedgerEntryInline(admin.TabularInline):
@@ -37,6 +37,23 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["reference", "account__user_id"]
     list_select_related = ["account"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "user_id", "amount", "status", "reason", "created_at"]
+    list_filter = ["status", "reason"]
+    search_fields = ["=order_id", "user_id"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

@@ -62,3 +62,42 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.reference})"
+
+
+class Payment(models.Model):
+    """The outcome of paying one order: exactly one per order id, whatever the messages say.
+
+    A repeated "order created" (a redelivery, or a copy under a new message id) finds this
+    row and is answered with the same outcome; nothing is charged twice.
+    """
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class FailureReason(models.TextChoices):
+        INSUFFICIENT_FUNDS = "insufficient_funds"
+        ACCOUNT_NOT_FOUND = "account_not_found"
+
+    order_id = models.UUIDField(unique=True)
+    user_id = models.CharField(max_length=64)
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="succeeded", reason="")
+                    | models.Q(
+                        status="failed", reason__in=["insufficient_funds", "account_not_found"]
+                    )
+                ),
+                name="payment_reason_iff_failed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"payment of order {self.order_id}: {self.status}"

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from common.api.fields import MoneyField
+from common.api.serializers import StrictSerializer
 from payments_project.payments.models import Account
 
 
@@ -22,16 +23,10 @@ class BalanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccountCreateSerializer(serializers.Serializer):
+class AccountCreateSerializer(StrictSerializer):
     """POST /accounts takes no fields: the user comes from X-User-Id and every account
-    starts at zero. Unknown fields (a "balance", say) are refused, not silently ignored."""
-
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return attrs
+    starts at zero. Unknown fields (a "balance", say) are refused."""
 
 
-class DepositSerializer(AccountCreateSerializer):
+class DepositSerializer(StrictSerializer):
     amount = MoneyField()

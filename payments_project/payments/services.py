@@ -10,7 +10,7 @@ from payments_project.payments.errors import (
     AccountNotFound,
     BalanceLimitExceeded,
 )
-from payments_project.payments.models import MAX_BALANCE, Account, LedgerEntry
+from payments_project.payments.models import MAX_BALANCE, Account, LedgerEntry, Payment
 
 
 def account_create(*, user_id: str) -> Account:
@@ -44,3 +44,41 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
         reference=reference or f"deposit-{uuid.uuid4()}",
     )
     return account
+
+
+@transaction.atomic
+def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
+    """Charge an order once: debit the account if it holds enough, and record the outcome.
+
+    The account row is locked first, so the balance check and the debit see no concurrent
+    change (rule 4). An order that was already paid or refused gets its first outcome back
+    and nothing is charged; the unique order id of Payment (and of a charge in the ledger)
+    makes that hold even against a concurrent duplicate, which then fails and is retried.
+    """
+    if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
+        return existing
+    account = Account.objects.select_for_update().filter(user_id=user_id).first()
+    # Checked again under the lock: a duplicate being handled concurrently for the same
+    # account has committed by now, and READ COMMITTED shows its row to this statement.
+    if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
+        return existing
+    if account is None:
+        return _record_payment(order_id, user_id, amount, Payment.FailureReason.ACCOUNT_NOT_FOUND)
+    if account.balance < amount:
+        return _record_payment(order_id, user_id, amount, Payment.FailureReason.INSUFFICIENT_FUNDS)
+    account.balance -= amount
+    account.save(update_fields=["balance", "updated_at"])
+    LedgerEntry.objects.create(
+        account=account, kind=LedgerEntry.Kind.CHARGE, amount=-amount, reference=str(order_id)
+    )
+    return _record_payment(order_id, user_id, amount, reason="")
+
+
+def _record_payment(order_id, user_id: str, amount: Decimal, reason: str) -> Payment:
+    return Payment.objects.create(
+        order_id=order_id,
+        user_id=user_id,
+        amount=amount,
+        status=Payment.Status.FAILED if reason else Payment.Status.SUCCEEDED,
+        reason=reason,
+    )

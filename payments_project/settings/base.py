@@ -22,5 +22,8 @@ SPECTACULAR_SETTINGS = {
 MESSAGING = {
     **MESSAGING,
     "SERVICE": SERVICE_NAME,
+    "ROUTES": {"payment.result": "payment_status"},
+    "CONSUME": ["orders"],
+    "HANDLERS": {"order.created": "payments_project.payments.handlers.handle_order_created"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"

@@ -1,15 +1,9 @@
-"""Settings for pytest: the real PostgreSQL, a fixed throwaway secret, fast hashing."""
+"""Settings for pytest: the real PostgreSQL and RabbitMQ, isolated per run."""
 
-import os
+from common.settings.test_environment import prepare_test_environment
 
-# Tests must not depend on a developer's .env for the one value base.py requires.
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+prepare_test_environment()
 
+# ruff: noqa: E402, I001 - the service's base first, then the shared test values on top.
 from payments_project.settings.base import *
-
-DEBUG = False
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Each test gets fresh connections; a persistent one would outlive the test database flush.
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-# Nothing is collected for tests; WhiteNoise need not look for a static root.
-STATIC_ROOT = None
+from common.settings.test import *

@@ -1,0 +1,6 @@
+"""Test values, star-imported after a service's base settings (see <service>/settings/test.py)."""
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Nothing is collected for tests; WhiteNoise need not look for a static root.
+STATIC_ROOT = None

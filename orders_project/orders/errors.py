@@ -1,0 +1,6 @@
+from common.errors import NotFoundError
+
+
+class OrderNotFound(NotFoundError):
+    code = "order-not-found"
+    title = "Order not found"

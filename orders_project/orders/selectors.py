@@ -1,0 +1,48 @@
+"""Reads of orders."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from orders_project.orders.errors import OrderNotFound
+from orders_project.orders.models import Order
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page ends: the last order shown, in the (created_at, id) order of the list."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+def order_get(*, user_id: str, order_id: str) -> Order:
+    """The caller's order; 404 alike for a malformed id, an unknown one and another user's
+    (no hint that an order exists)."""
+    try:
+        parsed = uuid.UUID(order_id)
+    except ValueError:
+        raise OrderNotFound(f"No order {order_id}.") from None
+    order = Order.objects.filter(id=parsed, user_id=user_id).first()
+    if order is None:
+        raise OrderNotFound(f"No order {order_id}.")
+    return order
+
+
+def orders_page(*, user_id: str, limit: int, after: Position | None) -> list[Order]:
+    """Up to `limit` of the user's orders, newest first, after `after` (keyset paging)."""
+    return list(orders_page_queryset(user_id=user_id, limit=limit, after=after))
+
+
+def orders_page_queryset(*, user_id: str, limit: int, after: Position | None) -> QuerySet:
+    """Walks the index (user_id, created_at DESC, id DESC) from the position on, so page
+    1000 costs what page 1 does, however many orders the user has."""
+    orders = Order.objects.filter(user_id=user_id)
+    if after is not None:
+        # created_at <= c bounds the index range; the OR breaks ties on id.
+        orders = orders.filter(created_at__lte=after.created_at).filter(
+            Q(created_at__lt=after.created_at) | Q(id__lt=after.id)
+        )
+    return orders.order_by("-created_at", "-id")[:limit]

@@ -1,0 +1,169 @@
+"""Paying orders from the inbox: the charge, its outcome, duplicates and races (rule 4)."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from common.messaging import drain
+from common.messaging.envelope import Envelope
+from common.messaging.inbox import store_incoming
+from common.messaging.models import OutboxMessage
+from common.testing.concurrency import run_concurrently
+from payments_project.payments import services
+from payments_project.payments.models import Account, LedgerEntry, Payment
+
+
+def deliver_order_created(order_id, user_id: str, amount: str, *, message_id=None) -> None:
+    """What the consumer does with an "order created" message from the orders queue."""
+    body = Envelope(
+        id=message_id or str(uuid.uuid4()),
+        type="order.created",
+        version=1,
+        payload={"order_id": str(order_id), "user_id": user_id, "amount": amount},
+        headers={"request_id": "req-1"},
+    ).to_body()
+    store_incoming(body=body, message_id_property=None, queue="orders")
+
+
+def results() -> list[dict]:
+    rows = OutboxMessage.objects.filter(type="payment.result").order_by("created_at")
+    return [row.payload for row in rows]
+
+
+def account_with(user_id: str, balance: str) -> Account:
+    services.account_create(user_id=user_id)
+    return services.account_deposit(user_id=user_id, amount=Decimal(balance))
+
+
+@pytest.mark.django_db
+def test_an_order_within_the_balance_is_charged_once_and_succeeds(user_id):
+    account_with(user_id, "100.00")
+    order_id = uuid.uuid4()
+
+    deliver_order_created(order_id, user_id, "30.00")
+    assert drain.drain_inbox() == 1
+
+    assert Account.objects.get(user_id=user_id).balance == Decimal("70.00")
+    charge = LedgerEntry.objects.get(kind="charge")
+    assert (charge.amount, charge.reference) == (Decimal("-30.00"), str(order_id))
+    assert results() == [
+        {
+            "order_id": str(order_id),
+            "user_id": user_id,
+            "amount": "30.00",
+            "status": "succeeded",
+            "reason": None,
+        }
+    ]
+    result = OutboxMessage.objects.get(type="payment.result")
+    assert result.destination == "payment_status"
+    assert result.headers == {"request_id": "req-1"}
+
+
+@pytest.mark.django_db
+def test_an_order_above_the_balance_fails_and_charges_nothing(user_id):
+    account_with(user_id, "100.00")
+
+    deliver_order_created(uuid.uuid4(), user_id, "100.01")
+    drain.drain_inbox()
+
+    assert Account.objects.get(user_id=user_id).balance == Decimal("100.00")
+    assert not LedgerEntry.objects.filter(kind="charge").exists()
+    [result] = results()
+    assert (result["status"], result["reason"]) == ("failed", "insufficient_funds")
+
+
+@pytest.mark.django_db
+def test_an_order_of_a_user_without_account_fails(user_id):
+    deliver_order_created(uuid.uuid4(), user_id, "1.00")
+    drain.drain_inbox()
+
+    [result] = results()
+    assert (result["status"], result["reason"]) == ("failed", "account_not_found")
+    assert Payment.objects.get().reason == "account_not_found"
+
+
+@pytest.mark.django_db
+def test_an_order_delivered_three_times_and_again_under_a_new_id_is_charged_once(user_id):
+    account_with(user_id, "100.00")
+    order_id = uuid.uuid4()
+
+    for _ in range(3):
+        deliver_order_created(order_id, user_id, "30.00", message_id="msg-1")
+    deliver_order_created(order_id, user_id, "30.00", message_id="msg-2")
+    drain.drain_inbox()
+
+    assert Account.objects.get(user_id=user_id).balance == Decimal("70.00")
+    assert LedgerEntry.objects.filter(kind="charge").count() == 1
+    # The copy under a new id was handled, and answered with the first outcome.
+    assert [r["status"] for r in results()] == ["succeeded", "succeeded"]
+    assert {r["order_id"] for r in results()} == {str(order_id)}
+
+
+@pytest.mark.django_db
+def test_a_repeated_order_after_a_refusal_is_refused_again_even_with_money_now(user_id):
+    account_with(user_id, "10.00")
+    order_id = uuid.uuid4()
+    deliver_order_created(order_id, user_id, "50.00", message_id="first")
+    drain.drain_inbox()
+    services.account_deposit(user_id=user_id, amount=Decimal("100.00"))
+
+    deliver_order_created(order_id, user_id, "50.00", message_id="second")
+    drain.drain_inbox()
+
+    assert [r["reason"] for r in results()] == ["insufficient_funds", "insufficient_funds"]
+    assert Account.objects.get(user_id=user_id).balance == Decimal("110.00")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"order_id": "not-a-uuid", "user_id": "u", "amount": "1.00"},
+        {"order_id": str(uuid.uuid4()), "user_id": "u", "amount": "-5"},
+        {"order_id": str(uuid.uuid4()), "user_id": "u"},
+    ],
+    ids=["bad-order-id", "negative-amount", "no-amount"],
+)
+def test_an_order_message_with_a_bad_payload_is_retried_and_charges_nothing(payload):
+    account_with("u", "100.00")
+    body = Envelope(id="bad", type="order.created", version=1, payload=payload).to_body()
+    store_incoming(body=body, message_id_property=None, queue="orders")
+
+    drain.drain_inbox()
+
+    assert Account.objects.get(user_id="u").balance == Decimal("100.00")
+    assert not Payment.objects.exists()
+    assert not results()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_orders_of_ten_racing_for_170_pay_exactly_seventeen(user_id):
+    account_with(user_id, "170.00")
+    for _ in range(20):
+        deliver_order_created(uuid.uuid4(), user_id, "10.00")
+
+    # Four drains at once, each claiming one message at a time from the same inbox.
+    handled = run_concurrently(lambda _: drain.drain_inbox(batch_size=5), 4)
+
+    assert sum(handled) == 20
+    outcomes = sorted((r["status"], r["reason"]) for r in results())
+    assert outcomes == [("failed", "insufficient_funds")] * 3 + [("succeeded", None)] * 17
+    assert Account.objects.get(user_id=user_id).balance == Decimal("0.00")
+    call_command("audit_ledger")  # raises CommandError if any balance != its ledger
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_copies_of_one_order_charge_it_once(user_id):
+    account_with(user_id, "100.00")
+    order_id = uuid.uuid4()
+
+    def pay(_):
+        return services.order_pay(order_id=order_id, user_id=user_id, amount=Decimal("30.00"))
+
+    payments = run_concurrently(pay, 8)
+
+    assert {p.pk for p in payments} == {Payment.objects.get().pk}
+    assert Account.objects.get(user_id=user_id).balance == Decimal("70.00")
