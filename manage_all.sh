@@ -8,8 +8,9 @@
 #   ./manage_all.sh start|stop|restart NAME
 #   ./manage_all.sh test [PYTEST ARGS] lint, then every test suite
 #
-# Configuration: the environment, then .env (created from .env.example on first `up`).
-# Runtime state lives under var/: var/run/NAME.pid, var/log/NAME.log.
+# Configuration: the environment, then .env (ENV_FILE names another; created from
+# .env.example on first `up`). Runtime state lives under var/ (VAR_DIR names another):
+# var/run/NAME.pid, var/log/NAME.log.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,8 +18,13 @@ cd "$ROOT"
 
 VENV="${VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-RUN_DIR="$ROOT/var/run"
-LOG_DIR="$ROOT/var/log"
+VAR_DIR="${VAR_DIR:-$ROOT/var}"
+RUN_DIR="$VAR_DIR/run"
+LOG_DIR="$VAR_DIR/log"
+export ENV_FILE="${ENV_FILE:-$ROOT/.env}"
+
+SERVICES=(orders payments)
+PROCESSES=(orders payments orders-worker orders-beat payments-worker payments-beat)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -26,31 +32,36 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # --- configuration ---------------------------------------------------------------------------
 
 load_env() {
-  if [[ -f .env ]]; then
+  if [[ -f "$ENV_FILE" ]]; then
     # Variables already set in the environment win over the file.
     while IFS= read -r line || [[ -n "$line" ]]; do
       [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
       local name="${line%%=*}" value="${line#*=}"
       [[ -z "${!name+x}" ]] && export "$name=$value"
-    done < .env
+    done < "$ENV_FILE"
   fi
+  export ORDERS_DATABASE_URL="${ORDERS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/orders}"
   export PAYMENTS_DATABASE_URL="${PAYMENTS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payments}"
+  export ORDERS_PORT="${ORDERS_PORT:-8001}"
   export PAYMENTS_PORT="${PAYMENTS_PORT:-8002}"
   export BROKER_URL="${BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
-  export DJANGO_SETTINGS_MODULE_SUFFIX="${DJANGO_SETTINGS_MODULE_SUFFIX:-production}"
+  export DJANGO_STATIC_ROOT="${DJANGO_STATIC_ROOT:-$VAR_DIR/static}"
+  export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
+  # Names this stack's Celery nodes, so two stacks on one machine stay apart.
+  export STACK_NAME="${STACK_NAME:-main}"
 }
 
-# First `up` on a fresh clone: a .env with freshly generated secrets, printed once.
+# First `up` on a fresh clone: an env file with freshly generated secrets, printed once.
 create_dotenv() {
-  [[ -f .env ]] && return
+  [[ -f "$ENV_FILE" ]] && return
   local secret password
   secret="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
   password="${DJANGO_SUPERUSER_PASSWORD:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')}"
   sed -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$secret|" \
       -e "s|^DJANGO_SUPERUSER_PASSWORD=.*|DJANGO_SUPERUSER_PASSWORD=$password|" \
-      .env.example > .env
-  chmod 600 .env
-  say "created .env with generated secrets; admin login: admin / $password (kept in .env)"
+      .env.example > "$ENV_FILE"
+  chmod 600 "$ENV_FILE"
+  say "created $ENV_FILE with generated secrets; admin login: admin / $password (kept there)"
 }
 
 # --- virtualenv ------------------------------------------------------------------------------
@@ -80,8 +91,8 @@ ensure_venv() {
 
 # --- external services -----------------------------------------------------------------------
 
-check_postgres() {
-  "$PY" deploy/create_databases.py "$PAYMENTS_DATABASE_URL" ||
+check_postgres() {  # also creates the services' databases when missing
+  "$PY" deploy/create_databases.py "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" ||
     die "PostgreSQL is needed (see above)"
 }
 
@@ -91,38 +102,49 @@ check_rabbitmq() {
 
 # --- processes -------------------------------------------------------------------------------
 
-# NAME -> command line. Each web process runs under gunicorn with the shared config.
+service_of() { echo "${1%%-*}"; }   # orders-worker -> orders
+
+settings_of() { echo "$(service_of "$1")_project.settings.production"; }
+
+port_of() {
+  case "$(service_of "$1")" in
+    orders) echo "$ORDERS_PORT" ;;
+    payments) echo "$PAYMENTS_PORT" ;;
+  esac
+}
+
+# NAME -> command line. Web processes run under gunicorn with the shared config; workers
+# use the prefork pool (docs/messaging.md says why) and consume their service's queues.
 process_command() {
-  case "$1" in
-    payments)
-      echo "$VENV/bin/gunicorn payments_project.wsgi:application -c deploy/gunicorn.conf.py" \
-           "--bind 127.0.0.1:$PAYMENTS_PORT --env DJANGO_SETTINGS_MODULE=payments_project.settings.$DJANGO_SETTINGS_MODULE_SUFFIX"
+  local name="$1" service app
+  service="$(service_of "$name")"
+  app="${service}_project"
+  case "$name" in
+    orders|payments)
+      echo "$VENV/bin/gunicorn $app.wsgi:application -c deploy/gunicorn.conf.py" \
+           "--bind 127.0.0.1:$(port_of "$name") --name $name"
       ;;
-    *) die "unknown process '$1' (known: ${PROCESSES[*]})" ;;
+    *-worker)
+      echo "$VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
+           "--hostname $name.$STACK_NAME@%h --loglevel INFO"
+      ;;
+    *-beat)
+      echo "$VENV/bin/celery -A $app beat --schedule $RUN_DIR/$name-schedule --loglevel INFO"
+      ;;
+    *) die "unknown process '$name' (known: ${PROCESSES[*]})" ;;
   esac
 }
-
-# URL that answers when the process is ready (empty: a process without HTTP).
-process_probe() {
-  case "$1" in
-    payments) echo "http://127.0.0.1:$PAYMENTS_PORT/readyz" ;;
-  esac
-}
-
-PROCESSES=(payments)
 
 pid_of() {
-  local pidfile="$RUN_DIR/$1.pid"
+  local pidfile="$RUN_DIR/$1.pid" pid
   [[ -f "$pidfile" ]] || return 1
-  local pid; pid="$(cat "$pidfile")"
+  pid="$(cat "$pidfile")"
   kill -0 "$pid" 2>/dev/null || return 1
   echo "$pid"
 }
 
-answers() {
-  local url; url="$(process_probe "$1")"
-  [[ -z "$url" ]] && return 0
-  "$PY" - "$url" <<'PY'
+http_ok() {
+  "$PY" - "$1" <<'PY'
 import sys, urllib.request
 try:
     with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
@@ -132,66 +154,72 @@ except Exception:
 PY
 }
 
+# Whether a process does its job: web processes answer /readyz; a worker answers a ping
+# over the broker; beat has logged that it started since its last start.
+answers() {
+  local name="$1" service
+  service="$(service_of "$name")"
+  case "$name" in
+    orders|payments) http_ok "http://127.0.0.1:$(port_of "$name")/readyz" ;;
+    *-worker)
+      DJANGO_SETTINGS_MODULE="$(settings_of "$name")" "$VENV/bin/celery" -A "${service}_project" \
+        inspect ping --destination "$name.$STACK_NAME@$(hostname)" --timeout 3 >/dev/null 2>&1
+      ;;
+    *-beat) started_since_launch "$name" "beat: Starting" ;;
+  esac
+}
+
+started_since_launch() {  # NAME MARKER: the marker is in the log after the launch offset
+  local offset; offset="$(cat "$RUN_DIR/$1.offset" 2>/dev/null || echo 0)"
+  tail -c "+$((offset + 1))" "$LOG_DIR/$1.log" 2>/dev/null | grep -q "$2"
+}
+
+ready() {  # cheaper than `answers` for a worker that was just started
+  case "$1" in
+    *-worker) started_since_launch "$1" " ready." ;;
+    *) answers "$1" ;;
+  esac
+}
+
 start_process() {
   local name="$1" command
   command="$(process_command "$name")"
   if pid_of "$name" >/dev/null; then say "$name already running"; return; fi
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  stat -c %s "$LOG_DIR/$name.log" 2>/dev/null > "$RUN_DIR/$name.offset" || echo 0 > "$RUN_DIR/$name.offset"
   # setsid: its own process group, so `stop` ends the process and all its children.
-  setsid bash -c "exec $command" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  DJANGO_SETTINGS_MODULE="$(settings_of "$name")" \
+    setsid bash -c "exec $command" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
-  say "started $name (pid $!), log var/log/$name.log"
+  say "started $name (pid $!), log $LOG_DIR/$name.log"
 }
 
 stop_process() {
   local name="$1" pid
+  process_command "$name" >/dev/null
   if ! pid="$(pid_of "$name")"; then rm -f "$RUN_DIR/$name.pid"; return; fi
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$RUN_DIR/$name.pid"
   say "stopped $name"
 }
 
 wait_ready() {
-  local name deadline=$((SECONDS + 60))
-  for name in "${PROCESSES[@]}"; do
-    until answers "$name"; do
-      pid_of "$name" >/dev/null || die "$name exited; see var/log/$name.log"
-      (( SECONDS < deadline )) || die "$name did not become ready in 60 s; see var/log/$name.log"
+  local name deadline=$((SECONDS + 90))
+  for name in "$@"; do
+    until ready "$name"; do
+      pid_of "$name" >/dev/null || die "$name exited; see $LOG_DIR/$name.log"
+      (( SECONDS < deadline )) || die "$name not ready in 90 s; see $LOG_DIR/$name.log"
       sleep 0.5
     done
   done
 }
 
-manage() {  # manage SERVICE ARGS...: run a service's manage.py with production settings
+manage() {  # manage SERVICE ARGS...: a service's manage.py with production settings
   local service="$1"; shift
-  DJANGO_SETTINGS_MODULE="${service}_project.settings.$DJANGO_SETTINGS_MODULE_SUFFIX" \
+  DJANGO_SETTINGS_MODULE="${service}_project.settings.production" \
     "$PY" "${service}_project/manage.py" "$@"
-}
-
-# --- commands --------------------------------------------------------------------------------
-
-cmd_up() {
-  ensure_venv
-  create_dotenv
-  load_env
-  check_postgres
-  say "migrating, collecting static files"
-  manage payments migrate --no-input --verbosity 0
-  manage payments collectstatic --no-input --verbosity 0
-  ensure_superuser payments
-  local name
-  for name in "${PROCESSES[@]}"; do start_process "$name"; done
-  wait_ready
-  cat <<EOF
-
-The system is up.
-  Payments API      http://127.0.0.1:$PAYMENTS_PORT/accounts
-  Payments docs     http://127.0.0.1:$PAYMENTS_PORT/api/docs/
-  Payments admin    http://127.0.0.1:$PAYMENTS_PORT/admin/   (user ${DJANGO_SUPERUSER_USERNAME:-admin}, password in .env)
-Stop it with ./manage_all.sh down.
-EOF
 }
 
 ensure_superuser() {
@@ -207,23 +235,52 @@ if not User.objects.filter(username=name).exists():
 '
 }
 
+# --- commands --------------------------------------------------------------------------------
+
+cmd_up() {
+  ensure_venv
+  create_dotenv
+  load_env
+  check_postgres
+  check_rabbitmq
+  local service name
+  for service in "${SERVICES[@]}"; do
+    say "$service: migrating, collecting static files, admin user"
+    manage "$service" migrate --no-input --verbosity 0
+    manage "$service" collectstatic --no-input --verbosity 0
+    ensure_superuser "$service"
+  done
+  for name in "${PROCESSES[@]}"; do start_process "$name"; done
+  wait_ready "${PROCESSES[@]}"
+  cat <<EOF
+
+The system is up.
+  Orders API        http://127.0.0.1:$ORDERS_PORT/orders      docs /api/docs/   admin /admin/
+  Payments API      http://127.0.0.1:$PAYMENTS_PORT/accounts    docs /api/docs/   admin /admin/
+  Admin login       ${DJANGO_SUPERUSER_USERNAME:-admin} (password in $ENV_FILE)
+  Logs              $LOG_DIR/   (./manage_all.sh logs [NAME])
+Stop it with ./manage_all.sh down.
+EOF
+}
+
 cmd_down() {
   load_env
-  local name
-  for name in "${PROCESSES[@]}"; do stop_process "$name"; done
+  local i
+  # Web processes first, so nothing new is recorded while the workers finish.
+  for ((i = 0; i < ${#PROCESSES[@]}; i++)); do stop_process "${PROCESSES[$i]}"; done
 }
 
 cmd_status() {
   load_env
   local name pid state
-  printf '%-12s %-8s %s\n' NAME PID STATE
+  printf '%-16s %-8s %s\n' NAME PID STATE
   for name in "${PROCESSES[@]}"; do
     if pid="$(pid_of "$name")"; then
-      if answers "$name"; then state="running, answers"; else state="running, not answering"; fi
+      if answers "$name"; then state="running, answers"; else state="running, NOT answering"; fi
     else
       pid="-"; state="stopped"
     fi
-    printf '%-12s %-8s %s\n' "$name" "$pid" "$state"
+    printf '%-16s %-8s %s\n' "$name" "$pid" "$state"
   done
 }
 
@@ -250,25 +307,22 @@ check_compose_file() {
 }
 
 # Every suite runs even after one fails, so one run reports everything; the exit status is
-# non-zero if anything failed.
+# non-zero if anything failed. One pytest run per Django project (own settings, own test
+# database); tests/ drives the whole system through manage_all.sh itself.
 cmd_test() {
   ensure_venv
   load_env
   check_postgres
   check_rabbitmq
-  local failed=()
+  local failed=() suite
   say "ruff check";           "$VENV/bin/ruff" check . || failed+=("ruff check")
   say "ruff format --check";  "$VENV/bin/ruff" format --check . || failed+=("ruff format")
-  say "docker-compose.yml"; check_compose_file || failed+=("compose file")
-  # One pytest run per Django project: each has its own settings and test database.
-  say "common tests (shared apps, messaging against RabbitMQ, real worker processes)"
-  "$VENV/bin/pytest" common --ds=common.tests.settings "$@" || failed+=("common tests")
-  say "payments tests"
-  "$VENV/bin/pytest" payments_project --ds=payments_project.settings.test "$@" ||
-    failed+=("payments tests")
-  say "orders tests"
-  "$VENV/bin/pytest" orders_project --ds=orders_project.settings.test "$@" ||
-    failed+=("orders tests")
+  say "docker-compose.yml";   check_compose_file || failed+=("compose file")
+  for suite in "common:common.tests.settings" "payments_project:payments_project.settings.test" \
+               "orders_project:orders_project.settings.test" "tests:tests.settings"; do
+    say "tests: ${suite%%:*}"
+    "$VENV/bin/pytest" "${suite%%:*}" --ds="${suite#*:}" "$@" || failed+=("${suite%%:*} tests")
+  done
   if ((${#failed[@]})); then
     printf 'FAILED: %s\n' "${failed[*]}" >&2
     return 1
@@ -286,7 +340,7 @@ main() {
     start|stop) [[ $# -eq 1 ]] || die "usage: $0 $command NAME"; load_env; "${command}_process" "$1" ;;
     restart) [[ $# -eq 1 ]] || die "usage: $0 restart NAME"; load_env; stop_process "$1"; start_process "$1" ;;
     test) cmd_test "$@" ;;
-    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
+    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
   esac
 }
 

@@ -19,7 +19,8 @@ def delete_run_queues():
 def run_queues() -> list[str]:
     conf = messaging_settings()
     logical = {*conf.ROUTES.values(), *conf.CONSUME}
-    return [settings.CELERY_TASK_DEFAULT_QUEUE, *(conf.queue_name(name) for name in logical)]
+    task_queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", None)
+    return [*([task_queue] if task_queue else []), *(conf.queue_name(n) for n in logical)]
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole system started by manage_all.sh, driven over HTTP."""
