@@ -46,6 +46,7 @@ class StrictJSONParser(BaseParser):
             if SURROGATE_ESCAPE.search(text):
                 # Rare: check the whole document (a valid pair is fine, a lone half is not).
                 json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
-        except (UnicodeError, ValueError, RecursionError) as exc:
+        except (UnicodeError, ValueError, ArithmeticError, RecursionError) as exc:
+            # ArithmeticError: decimal.InvalidOperation for a number like 1e99999999999999999999.
             raise ParseError(f"The request body is not valid JSON: {exc}") from exc
         return data

@@ -11,13 +11,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.db import insert_or_skip
-from common.errors import UnprocessableError
+from common.errors import ConflictError, UnprocessableError
 from common.idempotency.models import IdempotencyRecord
 
 
 class IdempotencyKeyReused(UnprocessableError):
     code = "idempotency-key-reused"
     title = "Idempotency key reused"
+
+
+class IdempotencyKeyBusy(ConflictError):
+    code = "idempotency-key-busy"
+    title = "Idempotency key busy"
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,22 @@ def idempotent_call(
     stored: a retry after a 4xx runs again, as with Stripe for requests that did not execute.
     """
     with transaction.atomic():
-        claimed = insert_or_skip(
-            IdempotencyRecord,
-            ["user_id", "key"],
-            user_id=user_id,
-            key=key,
-            request_fingerprint=fingerprint,
-        )
-        if not claimed:
-            return _replay(user_id=user_id, key=key, fingerprint=fingerprint)
+        # Twice at most: the record that made the claim fail may be purged (expired) before
+        # it is read, and then the key is free to claim again.
+        for _ in range(2):
+            claimed = insert_or_skip(
+                IdempotencyRecord,
+                ["user_id", "key"],
+                user_id=user_id,
+                key=key,
+                request_fingerprint=fingerprint,
+            )
+            if claimed:
+                break
+            if (stored := _replay(user_id=user_id, key=key, fingerprint=fingerprint)) is not None:
+                return stored
+        else:
+            raise IdempotencyKeyBusy("The Idempotency-Key is in use by another request; retry.")
         response = perform()
         IdempotencyRecord.objects.filter(user_id=user_id, key=key).update(
             response_status=response.status,
@@ -67,8 +79,10 @@ def idempotent_call(
         return response
 
 
-def _replay(*, user_id: str, key: str, fingerprint: str) -> StoredResponse:
-    record = IdempotencyRecord.objects.get(user_id=user_id, key=key)
+def _replay(*, user_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    record = IdempotencyRecord.objects.filter(user_id=user_id, key=key).first()
+    if record is None:
+        return None
     if record.request_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was already used with a different request."

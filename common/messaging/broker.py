@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import amqp
+import amqp.exceptions
 from celery import current_app
 from kombu import Connection, Queue
 
@@ -44,11 +45,13 @@ class Outgoing:
 
 @dataclass
 class BatchOutcome:
-    """Message ids the broker confirmed or rejected. Any other id of the batch is
-    unconfirmed: `outage` says why, and it must be published again later."""
+    """What became of a batch. `confirmed`: the broker has these messages. `rejected`: id ->
+    why the broker refused this message (nack, returned as unroutable, or the channel error
+    it caused); each counts as a failed attempt. Any other id of the batch is unconfirmed:
+    `outage` says why, and it is published again later without spending an attempt."""
 
     confirmed: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
     outage: str | None = None
 
 
@@ -61,22 +64,37 @@ class _Session:
         self.channel.confirm_select()
         self.channel.events["basic_ack"].add(self._on_ack)
         self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
         self.last_tag = 0  # delivery tags count publishes on the channel from 1
         self.declared: set[str] = set()
         self.awaiting: dict[int, str] = {}
+        self.returned: set[str] = set()
         self.outcome = BatchOutcome()
 
-    def _settle(self, delivery_tag: int, multiple: bool, into: list[str]) -> None:
+    def start_batch(self) -> None:
+        self.awaiting, self.returned, self.outcome = {}, set(), BatchOutcome()
+
+    def _settled(self, delivery_tag: int, multiple: bool) -> list[str]:
         tags = [t for t in self.awaiting if t <= delivery_tag] if multiple else [delivery_tag]
-        for tag in tags:
-            if tag in self.awaiting:
-                into.append(self.awaiting.pop(tag))
+        return [self.awaiting.pop(tag) for tag in tags if tag in self.awaiting]
 
     def _on_ack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple, self.outcome.confirmed)
+        for message_id in self._settled(delivery_tag, multiple):
+            if message_id in self.returned:
+                # RabbitMQ acks an unroutable mandatory message after returning it.
+                self.outcome.rejected[message_id] = "returned by the broker: no queue to route to"
+            else:
+                self.outcome.confirmed.append(message_id)
 
     def _on_nack(self, delivery_tag, multiple):
-        self._settle(delivery_tag, multiple, self.outcome.rejected)
+        for message_id in self._settled(delivery_tag, multiple):
+            self.outcome.rejected[message_id] = "the broker refused the message (nack)"
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        self.returned.add(message.properties.get("message_id"))
+
+    def oldest_awaiting(self) -> str | None:
+        return self.awaiting[min(self.awaiting)] if self.awaiting else None
 
 
 class Publisher:
@@ -91,25 +109,37 @@ class Publisher:
         except Exception as exc:
             self.reset()
             return BatchOutcome(outage=f"cannot connect: {exc}")
-        session.awaiting, session.outcome = {}, BatchOutcome()
+        session.start_batch()
+        current = None
         try:
-            for message in messages:
-                self._declare(session, message.queue)
+            for current in messages:
+                self._declare(session, current.queue)
+                # mandatory: a message no queue takes is returned, not silently dropped.
                 session.channel.basic_publish(
-                    _amqp_message(message), exchange="", routing_key=message.queue
+                    _amqp_message(current), exchange="", routing_key=current.queue, mandatory=True
                 )
                 session.last_tag += 1
-                session.awaiting[session.last_tag] = message.message_id
+                session.awaiting[session.last_tag] = current.message_id
+            current = None
             deadline = time.monotonic() + confirm_timeout
             while session.awaiting:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no confirm within {confirm_timeout} s")
                 session.connection.drain_events(timeout=remaining)
+        except amqp.exceptions.ChannelError as exc:
+            # The broker closed the channel over one message (too large, say): that one
+            # spends an attempt, so it cannot block the others for ever.
+            self.reset()
+            culprit = current.message_id if current else session.oldest_awaiting()
+            if culprit:
+                session.outcome.rejected[culprit] = f"{type(exc).__name__}: {exc}"
+            session.outcome.outage = f"channel closed: {exc}"
         except Exception as exc:
-            # Connection and channel errors alike leave the channel unusable: start afresh.
             self.reset()
             session.outcome.outage = f"{type(exc).__name__}: {exc}"
+        if session.returned:
+            self.reset()  # re-declare the queues on the next batch: one may have been deleted
         return session.outcome
 
     def _session(self) -> _Session:

@@ -34,6 +34,9 @@ class InboxConsumerStep(bootsteps.ConsumerStep):
             return []
         queues = [durable_queue(conf.queue_name(name)) for name in conf.CONSUME]
         logger.info("Consuming %s", ", ".join(queue.name for queue in queues))
+        # Bodies reach the inbox as the bytes that were sent: py-amqp would otherwise decode
+        # them by the message's own content_encoding, which a broken message may lie about.
+        channel.auto_decode = False
         return [
             Consumer(
                 channel,
@@ -48,23 +51,20 @@ class InboxConsumerStep(bootsteps.ConsumerStep):
 
 
 def receive(message) -> None:
-    """Store one delivery in the inbox, then ack it; requeue it if the database is down."""
+    """Store one delivery in the inbox, then ack it; requeue it if the database is down.
+
+    Nothing a message contains may stop the consumer: an error that is not the database's
+    parks the message (with its raw body) and acks it.
+    """
     # Imported here: this module is loaded with the Celery app, before Django's models.
+    from common.messaging import inbox
     from common.messaging.events import wake_drain
-    from common.messaging.inbox import store_incoming
 
     queue = message.delivery_info.get("routing_key", "")
-    body = message.body
-    if isinstance(body, str):
-        # py-amqp decodes the body when the message names a content_encoding; undo it
-        # losslessly so the inbox always parses the bytes that were sent.
-        body = body.encode(message.content_encoding or "utf-8")
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    message_id = message.properties.get("message_id")
     try:
-        is_new = store_incoming(
-            body=body,
-            message_id_property=message.properties.get("message_id"),
-            queue=queue,
-        )
+        is_new = _store_or_park(inbox, body, message_id, queue)
     except DatabaseError as exc:
         logger.error("Cannot store a message from %s, requeueing it: %s", queue, exc)
         # The consumer keeps one connection for its life (no request cycle closes it);
@@ -76,3 +76,15 @@ def receive(message) -> None:
     message.ack()
     if is_new:
         wake_drain()
+
+
+def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str) -> bool:
+    """store_incoming, with any failure but the database's turned into a parked message."""
+    try:
+        return inbox.store_incoming(body=body, message_id_property=message_id, queue=queue)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        logger.exception("Unexpected error storing a message from %s; parking it", queue)
+        inbox.park_malformed(body, None, queue, f"cannot be stored: {exc!r}")
+        return False

@@ -12,11 +12,12 @@ import logging
 from functools import cache
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from common.messaging.conf import messaging_settings
-from common.messaging.events import Event
+from common.messaging.events import Event, PermanentFailure
 from common.messaging.models import InboxMessage
 from common.messaging.retries import record_failure
 
@@ -59,18 +60,27 @@ def handle_one(row_id: int) -> bool | None:
     with transaction.atomic():
         row = (
             InboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(id=row_id, status=InboxMessage.Status.PENDING)
+            .filter(
+                id=row_id,
+                status=InboxMessage.Status.PENDING,
+                # Checked again here: another drain may have failed it and set a backoff
+                # since this drain read its candidates.
+                next_attempt_at__lte=timezone.now(),
+            )
             .first()
         )
         if row is None:
-            return None  # another drain holds it, or it is no longer pending
+            return None  # another drain holds it, or it is not due any more
         try:
             with transaction.atomic():
                 handler_for(row.type)(event_of(row))
-                row.status = InboxMessage.Status.DONE
-                row.processed_at = timezone.now()
-                row.attempts += 1
-                row.save(update_fields=["status", "processed_at", "attempts"])
+                # An UPDATE, not row.save(): if it failed, the row in memory would still
+                # say pending for record_failure below.
+                InboxMessage.objects.filter(pk=row.pk).update(
+                    status=InboxMessage.Status.DONE,
+                    processed_at=timezone.now(),
+                    attempts=F("attempts") + 1,
+                )
         except Exception as exc:
             logger.warning(
                 "Handler for %s %s failed (attempt %d): %s",
@@ -80,7 +90,7 @@ def handle_one(row_id: int) -> bool | None:
                 exc,
                 exc_info=True,
             )
-            record_failure(row, exc, conf)
+            record_failure(row, exc, conf, permanent=isinstance(exc, PermanentFailure))
             return False
     return True
 

@@ -45,19 +45,32 @@ class Envelope:
         ).encode()
 
 
+def is_usable_id(value, max_length: int = 200) -> bool:
+    """A non-empty string PostgreSQL can store and index: no NUL, no lone surrogate."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_length or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
 def parse_body(body: bytes, *, message_id_property: str | None = None) -> Envelope:
     """Decode a received body; MalformedMessage says precisely what is wrong with it."""
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedMessage(f"body is not JSON: {exc}") from exc
+        # "\ud800" escapes decode to lone surrogates, which no UTF-8 column can hold.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:
+        raise MalformedMessage(f"body is not JSON in UTF-8: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedMessage("body is not a JSON object")
     message_id = document.get("id") or message_id_property
-    if not isinstance(message_id, str) or not message_id or len(message_id) > 200:
-        raise MalformedMessage("no message id (string of at most 200 characters)")
+    if not is_usable_id(message_id):
+        raise MalformedMessage("no message id (a string of 1-200 characters, no NUL)")
     message_type = document.get("type")
-    if not isinstance(message_type, str) or not message_type or len(message_type) > 100:
+    if not is_usable_id(message_type, max_length=100):
         raise MalformedMessage("no message type")
     version = document.get("version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 32767:
@@ -82,7 +95,7 @@ def parse_body(body: bytes, *, message_id_property: str | None = None) -> Envelo
 def malformed_message_id(body: bytes, message_id_property: str | None) -> str:
     """An id for a message that brought none usable: the same bytes get the same id, so a
     redelivered piece of garbage is parked once."""
-    if isinstance(message_id_property, str) and 0 < len(message_id_property) <= 200:
+    if is_usable_id(message_id_property):
         return message_id_property
     return f"malformed-{hashlib.sha256(body).hexdigest()}"
 

@@ -16,6 +16,11 @@ class OutsideTransaction(RuntimeError):
     """record_event was called in autocommit mode, which would be a dual write."""
 
 
+class PermanentFailure(Exception):
+    """Raised by a handler for a message no retry can fix (say, a malformed payload): the
+    message is parked as failed at once instead of after MAX_ATTEMPTS attempts."""
+
+
 @dataclass(frozen=True)
 class Event:
     """What a handler receives: one incoming message, already deduplicated by the inbox."""

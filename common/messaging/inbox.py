@@ -2,9 +2,13 @@
 
 The insert is INSERT ... ON CONFLICT (message_id) DO NOTHING, with no check before it: a
 duplicate (a redelivery, a relay's re-send) is absorbed by the unique index and acked like
-any other message. A message that cannot be handled at all (not JSON, no id, no type, a type
-no handler knows, a payload the database refuses) is stored as failed, visible in the admin
-and replayable, and acked too: it is never requeued forever and never crashes the consumer.
+any other message. A message that cannot be handled is stored as failed, visible in the
+admin, and acked too: it is never requeued forever and never crashes the consumer.
+
+- A message of a type with no handler keeps its parsed envelope: once a handler is
+  deployed, "Requeue failed" in the admin handles it.
+- A malformed one (not JSON, no usable id or type, a payload the database refuses) keeps
+  its raw body for the operator.
 """
 
 import logging
@@ -14,6 +18,7 @@ from django.db import DataError, transaction
 from common.db import insert_or_skip
 from common.messaging.conf import messaging_settings
 from common.messaging.envelope import (
+    Envelope,
     MalformedMessage,
     malformed_message_id,
     parse_body,
@@ -28,32 +33,46 @@ def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) 
     """Store one received message; True when it is new and pending (the drain should run)."""
     try:
         envelope = parse_body(body, message_id_property=message_id_property)
-        if envelope.type not in messaging_settings().HANDLERS:
-            raise MalformedMessage(f"no handler for message type {envelope.type!r}")
     except MalformedMessage as exc:
-        _park_malformed(body, message_id_property, queue, str(exc))
+        park_malformed(body, message_id_property, queue, str(exc))
         return False
+    handled = envelope.type in messaging_settings().HANDLERS
+    if not handled:
+        logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
     try:
         # A savepoint (or its own transaction in autocommit): a DataError below leaves the
         # connection usable for parking the message.
         with transaction.atomic():
-            return insert_or_skip(
-                InboxMessage,
-                ["message_id"],
-                message_id=envelope.id,
-                type=envelope.type,
-                version=envelope.version,
-                source_queue=queue,
-                payload=envelope.payload,
-                headers=envelope.headers,
-            )
+            inserted = _insert(envelope, queue, handled)
     except DataError as exc:
-        # e.g. "\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
-        _park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
+        # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
+        park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
         return False
+    return inserted and handled
 
 
-def _park_malformed(body: bytes, message_id_property: str | None, queue: str, reason: str):
+def _insert(envelope: Envelope, queue: str, handled: bool) -> bool:
+    return insert_or_skip(
+        InboxMessage,
+        ["message_id"],
+        message_id=envelope.id,
+        type=envelope.type,
+        version=envelope.version,
+        source_queue=queue,
+        payload=envelope.payload,
+        headers=envelope.headers,
+        **(
+            {}
+            if handled
+            else {
+                "status": InboxMessage.Status.FAILED,
+                "last_error": f"no handler for message type {envelope.type!r}",
+            }
+        ),
+    )
+
+
+def park_malformed(body: bytes, message_id_property: str | None, queue: str, reason: str):
     message_id = malformed_message_id(body, message_id_property)
     logger.error("Parking malformed message %s from %s: %s", message_id, queue, reason)
     insert_or_skip(
@@ -63,5 +82,5 @@ def _park_malformed(body: bytes, message_id_property: str | None, queue: str, re
         source_queue=queue,
         raw_body=printable_body(body),
         status=InboxMessage.Status.FAILED,
-        last_error=reason,
+        last_error=reason[:4000],
     )

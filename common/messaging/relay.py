@@ -59,14 +59,13 @@ def _publish_rows(rows: list[OutboxMessage], conf: MessagingSettings) -> tuple[l
         ],
         confirm_timeout=conf.CONFIRM_TIMEOUT_SECONDS,
     )
-    rejected = set(outcome.rejected)
     for row in rows:
-        if str(row.id) in rejected:
-            record_failure(row, "the broker rejected the message (nack)", conf)
+        if (reason := outcome.rejected.get(str(row.id))) is not None:
+            record_failure(row, reason, conf)
     if outcome.outage:
         # An outage is nobody's fault: unconfirmed rows stay pending for the next run and
         # spend no attempt. The beat sweep retries within SWEEP_INTERVAL_SECONDS.
-        unconfirmed = len(rows) - len(outcome.confirmed) - len(rejected)
+        unconfirmed = len(rows) - len(outcome.confirmed) - len(outcome.rejected)
         logger.warning("Broker unavailable, %d message(s) wait: %s", unconfirmed, outcome.outage)
     return outcome.confirmed, outcome.outage is not None
 

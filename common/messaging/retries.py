@@ -19,15 +19,18 @@ def retry_delay(attempts: int, conf: MessagingSettings) -> timedelta:
     return timedelta(seconds=ceiling * random.uniform(0.5, 1.0))  # noqa: S311 - not crypto
 
 
-def record_failure(row, error: BaseException | str, conf: MessagingSettings) -> None:
-    """Count a failed attempt on an outbox or inbox row: retry later, or park it as failed.
+def record_failure(
+    row, error: BaseException | str, conf: MessagingSettings, *, permanent: bool = False
+) -> None:
+    """Count a failed attempt on an outbox or inbox row: retry later, or park it as failed
+    (after MAX_ATTEMPTS, or at once when the failure is `permanent`).
 
     The caller holds the row's lock and saves nothing else on it afterwards.
     """
     row.attempts += 1
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     row.last_error = text[:ERROR_LIMIT]
-    if row.attempts >= conf.MAX_ATTEMPTS:
+    if permanent or row.attempts >= conf.MAX_ATTEMPTS:
         row.status = row.Status.FAILED
     else:
         row.next_attempt_at = timezone.now() + retry_delay(row.attempts, conf)

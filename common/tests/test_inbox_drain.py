@@ -2,9 +2,11 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from kombu import Consumer
 
 from common.messaging import drain, relay
@@ -28,11 +30,10 @@ def consume_into_inbox(queue: str, *, idle_timeout: float = 0.5) -> int:
     """Run the worker's consumer callback over everything on the queue; returns deliveries."""
     deliveries = 0
     with broker.broker_connection() as connection:
+        channel = connection.default_channel
+        channel.auto_decode = False  # as in the worker's consumer bootstep
         consumer = Consumer(
-            connection.default_channel,
-            queues=[broker.durable_queue(queue)],
-            on_message=receive,
-            prefetch_count=100,
+            channel, queues=[broker.durable_queue(queue)], on_message=receive, prefetch_count=100
         )
         with consumer:
             while True:
@@ -85,11 +86,13 @@ def test_garbage_bytes_are_acked_and_parked_and_the_consumer_goes_on(samples_que
         (b'{"id": "x1", "payload": {}}', "no message type"),
         (b'{"id": "x2", "type": "sample.created", "payload": []}', "payload is not"),
         (b'{"id": "x3", "type": "sample.created", "version": true, "payload": {}}', "version"),
-        (b'{"id": "x4", "type": "sample.unknown", "payload": {}}', "no handler"),
+        (b'{"id": "x\\u0000", "type": "sample.created", "payload": {}}', "no message id"),
+        (b'{"id": "\\ud800", "type": "sample.created", "payload": {}}', "not JSON in UTF-8"),
         (b'{"id": "x5", "type": "sample.created", "payload": {"v": "\\u0000"}}', "refused"),
     ],
-    ids=["array", "no-id", "no-type", "payload-array", "bool-version", "unknown-type", "nul"],
-)
+    ids=["array", "no-id", "no-type", "payload-array", "bool-version", "nul", "nul-id",
+         "surrogate-id"],
+)  # fmt: skip
 def test_malformed_messages_are_parked_once_with_the_reason(body, reason):
     for _ in range(2):  # a redelivery of the same bad message is not parked twice
         assert store_incoming(body=body, message_id_property=None, queue="q") is False
@@ -132,16 +135,103 @@ def test_a_poison_message_is_retried_then_parked_and_never_blocks_the_others():
 
 
 @pytest.mark.django_db
-def test_a_failed_attempt_backs_off():
+def test_a_failed_attempt_backs_off_exponentially(settings):
+    settings.MESSAGING = {
+        **settings.MESSAGING,
+        "BACKOFF_BASE_SECONDS": 60,
+        "BACKOFF_MAX_SECONDS": 3600,
+        "MAX_ATTEMPTS": 5,
+    }
     store_incoming(body=envelope(0, type="sample.poison"), message_id_property=None, queue="q")
 
-    drain.drain_inbox()
+    delays = []
+    for _ in range(3):
+        before = timezone.now()
+        drain.drain_inbox()
+        row = InboxMessage.objects.get()
+        delays.append((row.next_attempt_at - before).total_seconds())
+        InboxMessage.objects.update(next_attempt_at=before)  # let the next attempt run now
 
-    row = InboxMessage.objects.get()
-    assert (row.status, row.attempts) == ("pending", 1)
-    assert row.next_attempt_at > row.received_at
-    assert drain.drain_inbox() == 0  # not due yet
-    assert InboxMessage.objects.get().attempts == 1
+    assert row.attempts == 3
+    # 60 s, 120 s, 240 s, each with jitter of x0.5-1.0
+    assert 30 <= delays[0] <= 61
+    assert 60 <= delays[1] <= 121
+    assert 120 <= delays[2] <= 241
+
+
+@pytest.mark.django_db
+def test_a_message_not_yet_due_is_not_taken():
+    store_incoming(body=envelope(1), message_id_property=None, queue="q")
+    InboxMessage.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    assert drain.drain_inbox() == 0
+    assert drain.handle_one(InboxMessage.objects.get().pk) is None  # the claim checks it too
+    assert not Effect.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(settings):
+    body = envelope(9, message_id="later", type="sample.future")
+    assert store_incoming(body=body, message_id_property="later", queue="q") is False
+    parked = InboxMessage.objects.get()
+    assert (parked.status, parked.type, parked.payload) == ("failed", "sample.future", {"value": 9})
+    assert "no handler" in parked.last_error
+
+    # A release adds the handler; the operator requeues the failed message.
+    settings.MESSAGING = {
+        **settings.MESSAGING,
+        "HANDLERS": {
+            **settings.MESSAGING["HANDLERS"],
+            "sample.future": "common.tests.sampleapp.handlers.record_effect",
+        },
+    }
+    InboxMessage.objects.update(status="pending", attempts=0)
+    assert drain.drain_inbox() == 1
+    assert Effect.objects.get().value == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue, monkeypatch):
+    from django.db import OperationalError
+
+    from common.messaging import consumer, inbox
+
+    real_store = inbox.store_incoming
+    calls = []
+
+    def database_down_once(**kwargs):
+        calls.append(kwargs["message_id_property"])
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return real_store(**kwargs)
+
+    monkeypatch.setattr(inbox, "store_incoming", database_down_once)
+    monkeypatch.setattr(consumer, "DATABASE_RETRY_PAUSE_SECONDS", 0)
+    broker.publish_raw(samples_queue, envelope(4, message_id="m-4"), message_id="m-4")
+
+    assert consume_into_inbox(samples_queue) == 2  # delivered again after the failure
+
+    assert calls == ["m-4", "m-4"]
+    assert InboxMessage.objects.get().message_id == "m-4"
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_error_parks_the_message_and_the_consumer_goes_on(samples_queue, monkeypatch):
+    from common.messaging import inbox
+
+    def bug(**kwargs):
+        raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
+
+    monkeypatch.setattr(inbox, "store_incoming", bug)
+    broker.publish_raw(samples_queue, b'{"id": "odd"}', message_id="odd")
+
+    assert consume_into_inbox(samples_queue) == 1
+
+    parked = InboxMessage.objects.get()
+    assert parked.status == "failed"
+    assert "surrogates" in parked.last_error
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -166,3 +166,23 @@ def test_a_broker_outage_keeps_rows_pending_without_spending_attempts(monkeypatc
     assert (row.status, row.attempts) == ("pending", 0)
     monkeypatch.undo()
     assert relay.relay_outbox() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_no_queue_takes_is_not_marked_sent_and_goes_out_once_the_queue_is_back(
+    samples_queue,
+):
+    record(1)
+    assert relay.relay_outbox() == 1  # the relay's connection has declared the queue
+    broker.delete(samples_queue)  # ... and an operator deletes it behind its back
+
+    lost = record(2)
+    assert relay.relay_outbox() == 0
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.attempts) == ("pending", 1)
+    assert "returned" in lost.last_error
+    OutboxMessage.objects.filter(pk=lost.pk).update(next_attempt_at=lost.created_at)
+    assert relay.relay_outbox() == 1  # a new connection declares the queue again
+    [message] = broker.take_messages(samples_queue)
+    assert message.properties["message_id"] == str(lost.id)

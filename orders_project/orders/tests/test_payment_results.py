@@ -76,23 +76,34 @@ def test_a_late_contrary_result_after_the_order_is_terminal_changes_nothing():
     assert InboxMessage.objects.filter(status="done").count() == 2
 
 
+def test_a_result_for_an_unknown_order_is_retried_not_dropped():
+    deliver_result(uuid.uuid4())
+
+    row = InboxMessage.objects.get()
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "UnknownOrder" in row.last_error
+
+
 @pytest.mark.parametrize(
     ("order_id", "status", "reason"),
     [
-        (uuid.uuid4(), "succeeded", None),
         ("not-a-uuid", "succeeded", None),
         (None, "failed", "cosmic_rays"),
+        (None, "failed", None),
+        (None, "succeeded", "insufficient_funds"),
+        (None, "paid", None),
     ],
-    ids=["unknown-order", "malformed-id", "unknown-reason"],
-)
-def test_a_result_that_cannot_apply_is_retried_not_dropped(order_id, status, reason):
+    ids=["malformed-id", "unknown-reason", "failed-without-reason", "success-with-reason",
+         "unknown-status"],
+)  # fmt: skip
+def test_a_malformed_result_is_parked_at_once_and_changes_nothing(order_id, status, reason):
     order = new_order()
 
     deliver_result(order_id or order.id, status, reason)
 
     row = InboxMessage.objects.get()
-    assert (row.status, row.attempts) == ("pending", 1)
-    assert row.last_error
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "invalid payload" in row.last_error
     order.refresh_from_db()
     assert order.status == "NEW"
 

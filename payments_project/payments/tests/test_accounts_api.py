@@ -149,16 +149,28 @@ def test_deposit_rejects_bad_amounts_and_changes_nothing(caller, amount):
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{", b'{"amount": NaN}', b'{"amount": Infinity}', b"\xff\xfe", b'{"amount": 1e999999}'],
-    ids=["truncated", "nan-literal", "infinity-literal", "not-utf8", "huge-exponent"],
-)
-def test_malformed_json_is_400(caller, raw):
+    [
+        b"{",
+        b'{"amount": NaN}',
+        b'{"amount": Infinity}',
+        b"\xff\xfe",
+        b'{"amount": 1e99999999999999999999}',
+        b'{"amount": 1, "x": [1e-99999999999999999999]}',
+        b'{"amount": "1", "\\ud800": 0}',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=[
+        "truncated", "nan-literal", "infinity-literal", "not-utf8", "decimal-overflow",
+        "decimal-underflow", "lone-surrogate", "deep-nesting",
+    ],
+)  # fmt: skip
+def test_malformed_json_is_400(caller, raw, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
     caller.post("/accounts")
 
     response = caller.post("/accounts/deposit", raw, content_type="application/json", format=None)
 
-    assert response.status_code == 400
-    assert response["Content-Type"] == PROBLEM
+    assert_problem(response, 400, "malformed-request")
     assert Account.objects.get(user_id=caller.user_id).balance == 0
 
 

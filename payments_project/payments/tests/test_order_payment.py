@@ -9,7 +9,7 @@ from django.core.management import call_command
 from common.messaging import drain
 from common.messaging.envelope import Envelope
 from common.messaging.inbox import store_incoming
-from common.messaging.models import OutboxMessage
+from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing.concurrency import run_concurrently
 from payments_project.payments import services
 from payments_project.payments.models import Account, LedgerEntry, Payment
@@ -124,16 +124,20 @@ def test_a_repeated_order_after_a_refusal_is_refused_again_even_with_money_now(u
         {"order_id": "not-a-uuid", "user_id": "u", "amount": "1.00"},
         {"order_id": str(uuid.uuid4()), "user_id": "u", "amount": "-5"},
         {"order_id": str(uuid.uuid4()), "user_id": "u"},
+        {"order_id": str(uuid.uuid4()), "user_id": "u", "amount": "30.005"},
+        {"order_id": str(uuid.uuid4()), "user_id": "u", "amount": "1e12"},
+        {"order_id": str(uuid.uuid4()), "user_id": "a b", "amount": "1.00"},
     ],
-    ids=["bad-order-id", "negative-amount", "no-amount"],
+    ids=["bad-order-id", "negative-amount", "no-amount", "three-places", "huge", "bad-user"],
 )
-def test_an_order_message_with_a_bad_payload_is_retried_and_charges_nothing(payload):
+def test_an_order_message_with_a_bad_payload_is_parked_and_charges_nothing(payload):
     account_with("u", "100.00")
     body = Envelope(id="bad", type="order.created", version=1, payload=payload).to_body()
     store_incoming(body=body, message_id_property=None, queue="orders")
 
     drain.drain_inbox()
 
+    assert InboxMessage.objects.get(message_id="bad").status == "failed"  # at once
     assert Account.objects.get(user_id="u").balance == Decimal("100.00")
     assert not Payment.objects.exists()
     assert not results()
