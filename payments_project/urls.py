@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from common.api.urls import handler400, handler403, handler404, handler500, service_urlpatterns
+from common.api.handlers import handler400, handler403, handler404, handler500
+from common.api.urls import service_urlpatterns
 
 urlpatterns = [path("", include("payments_project.payments.urls")), *service_urlpatterns]
 

@@ -14,16 +14,25 @@ import psycopg
 from common.testing import broker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVER = "postgres://postgres@127.0.0.1:5432"
+# The server of the configured databases (the stack gets databases of its own on it).
+SERVER = os.environ.get("ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit(
+    "/", 1
+)[0]
 QUEUES = ["orders", "payment_status", "orders.tasks", "payments.tasks"]
 
 
 @dataclass
 class Stack:
     env: dict[str, str]
-    orders_url: str
-    payments_url: str
+    ports: dict[str, int]
     databases: dict[str, str]
+
+    def url(self, process: str) -> str:
+        return f"http://127.0.0.1:{self.ports[process]}"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.url("gateway")
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own script
@@ -47,35 +56,43 @@ class Stack:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports (held open together while they are picked)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def start_stack(var_dir: Path) -> Stack:
+    """`manage_all.sh up` with ports, databases and queues of its own; on any failure
+    everything it may have started is stopped and removed before the error goes on."""
     run_id = os.environ["TEST_RUN_ID"]
-    ports = {"orders": free_port(), "payments": free_port()}
-    databases = {service: f"e2e_{run_id}_{service}" for service in ports}
+    ports = dict(zip(["orders", "payments", "gateway", "flower"], free_ports(4), strict=True))
+    databases = {service: f"e2e_{run_id}_{service}" for service in ("orders", "payments")}
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"} | {
         "VAR_DIR": str(var_dir),
         "ENV_FILE": str(var_dir / ".env"),
         "STACK_NAME": f"e2e-{run_id}",
         "MESSAGING_QUEUE_PREFIX": f"e2e-{run_id}.",
-        "ORDERS_PORT": str(ports["orders"]),
-        "PAYMENTS_PORT": str(ports["payments"]),
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "GATEWAY_BIND": "127.0.0.1",
         "ORDERS_DATABASE_URL": f"{SERVER}/{databases['orders']}",
         "PAYMENTS_DATABASE_URL": f"{SERVER}/{databases['payments']}",
         "DJANGO_SUPERUSER_PASSWORD": "e2e-admin-password",
+        "FLOWER_PASSWORD": "e2e-flower-password",
         "GUNICORN_WORKERS": "2",
     }
-    stack = Stack(
-        env=env,
-        orders_url=f"http://127.0.0.1:{ports['orders']}",
-        payments_url=f"http://127.0.0.1:{ports['payments']}",
-        databases=databases,
-    )
-    result = stack.manage_all("up")
+    stack = Stack(env=env, ports=ports, databases=databases)
+    try:
+        result = stack.manage_all("up")
+    except BaseException:
+        stop_stack(stack)
+        raise
     if result.returncode != 0:
         logs = "\n".join(
             f"--- {log.name}\n{log.read_text()[-3000:]}" for log in (var_dir / "log").glob("*.log")
@@ -86,11 +103,24 @@ def start_stack(var_dir: Path) -> Stack:
 
 
 def stop_stack(stack: Stack) -> None:
-    stack.manage_all("down")
-    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-        for name in stack.databases.values():
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    broker.delete(*(stack.env["MESSAGING_QUEUE_PREFIX"] + queue for queue in QUEUES))
+    """Stop the processes, drop the databases, delete the queues: each step even if an
+    earlier one failed; then report what failed."""
+    problems = []
+    down = stack.manage_all("down")
+    if down.returncode != 0:
+        problems.append(f"manage_all.sh down: {down.stderr}")
+    try:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+            for name in stack.databases.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        problems.append(f"dropping databases: {exc}")
+    try:
+        broker.delete(*(stack.env["MESSAGING_QUEUE_PREFIX"] + queue for queue in QUEUES))
+    except Exception as exc:
+        problems.append(f"deleting queues: {exc}")
+    if problems:
+        raise RuntimeError("; ".join(problems))
 
 
 def wait_for_status(client: httpx.Client, order_url: str, *, timeout: float = 30) -> dict:

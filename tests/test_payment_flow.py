@@ -1,5 +1,6 @@
-"""The asynchronous payment flow across real processes: both services under gunicorn, their
-Celery workers (with the consumer bootstep) and beats, PostgreSQL and RabbitMQ."""
+"""The asynchronous payment flow across real processes, through the gateway: the services
+under gunicorn, their Celery workers (with the consumer bootstep) and beats, PostgreSQL and
+RabbitMQ."""
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -9,8 +10,8 @@ import httpx
 from tests.stack import wait_for_status
 
 
-def client_for(base_url: str, user_id: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, headers={"X-User-Id": user_id}, timeout=10)
+def client_for(stack, user_id: str) -> httpx.Client:
+    return httpx.Client(base_url=stack.gateway_url, headers={"X-User-Id": user_id}, timeout=10)
 
 
 def place_order(orders: httpx.Client, amount: str) -> httpx.Response:
@@ -19,8 +20,8 @@ def place_order(orders: httpx.Client, amount: str) -> httpx.Response:
 
 def test_orders_are_paid_or_cancelled_with_the_reason(stack):
     user = f"e2e-{uuid.uuid4()}"
-    payments = client_for(stack.payments_url, user)
-    orders = client_for(stack.orders_url, user)
+    payments = client_for(stack, user)
+    orders = client_for(stack, user)
     assert payments.post("/accounts").status_code == 201
     assert payments.post("/accounts/deposit", json={"amount": 100}).json()["balance"] == "100.00"
 
@@ -34,7 +35,7 @@ def test_orders_are_paid_or_cancelled_with_the_reason(stack):
     assert (cancelled["status"], cancelled["reason"]) == ("CANCELLED", "insufficient_funds")
     assert payments.get("/accounts/balance").json()["balance"] == "70.00"
 
-    stranger = client_for(stack.orders_url, f"no-account-{uuid.uuid4()}")
+    stranger = client_for(stack, f"no-account-{uuid.uuid4()}")
     orphan = wait_for_status(stranger, place_order(stranger, "1").headers["Location"])
     assert (orphan["status"], orphan["reason"]) == ("CANCELLED", "account_not_found")
 
@@ -44,19 +45,19 @@ def test_orders_are_paid_or_cancelled_with_the_reason(stack):
 
 def test_twenty_concurrent_orders_of_ten_against_170_finish_exactly_seventeen(stack):
     user = f"e2e-race-{uuid.uuid4()}"
-    payments = client_for(stack.payments_url, user)
+    payments = client_for(stack, user)
     payments.post("/accounts")
     payments.post("/accounts/deposit", json={"amount": "170.00"})
 
     def place(_):
-        with client_for(stack.orders_url, user) as orders:
+        with client_for(stack, user) as orders:
             return place_order(orders, "10.00")
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         created = list(pool.map(place, range(20)))
     assert [r.status_code for r in created] == [201] * 20
 
-    orders = client_for(stack.orders_url, user)
+    orders = client_for(stack, user)
     final = [wait_for_status(orders, r.headers["Location"]) for r in created]
     statuses = sorted((o["status"], o["reason"]) for o in final)
     assert statuses == [("CANCELLED", "insufficient_funds")] * 3 + [("FINISHED", None)] * 17

@@ -5,7 +5,7 @@ import logging
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
-from common.api.problems import PROBLEM_CONTENT_TYPE, problem
+from common.api.problems import problem_json_response
 
 logger = logging.getLogger(__name__)
 
@@ -22,13 +22,7 @@ def readyz(request):
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
         logger.warning("Readiness check failed: database unreachable: %s", exc)
-        body = problem(
-            status_code=503,
-            code="not-ready",
-            title="Service Unavailable",
-            detail="The database does not answer.",
-            instance=request.path,
-            checks={"database": "down"},
+        return problem_json_response(
+            request, 503, "not-ready", "The database does not answer.", checks={"database": "down"}
         )
-        return JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
     return JsonResponse({"status": "ready", "checks": {"database": "ok"}})

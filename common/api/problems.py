@@ -111,13 +111,14 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _problem_response(request, status_code: int, code: str, detail: str):
+def problem_json_response(request, status_code: int, code: str, detail: str, **extensions):
     body = problem(
         status_code=status_code,
         code=code,
         title=HTTPStatus(status_code).phrase,
         detail=detail,
         instance=request.path,
+        **extensions,
     )
     return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
@@ -128,18 +129,18 @@ def _problem_response(request, status_code: int, code: str, detail: str):
 def bad_request(request, exception=None):
     # Django lands here for a disallowed Host, a body over DATA_UPLOAD_MAX_MEMORY_SIZE and
     # other SuspiciousOperations; the precise reason goes to the log, not to the client.
-    return _problem_response(request, 400, "bad-request", "The request is invalid.")
+    return problem_json_response(request, 400, "bad-request", "The request is invalid.")
 
 
 def permission_denied(request, exception=None):
-    return _problem_response(request, 403, "forbidden", "Access is denied.")
+    return problem_json_response(request, 403, "forbidden", "Access is denied.")
 
 
 def page_not_found(request, exception=None):
-    return _problem_response(request, 404, "not-found", f"No endpoint at {request.path}.")
+    return problem_json_response(request, 404, "not-found", f"No endpoint at {request.path}.")
 
 
 def server_error(request):
-    return _problem_response(
+    return problem_json_response(
         request, 500, "server-error", "The server failed to handle the request; it is logged."
     )

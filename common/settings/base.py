@@ -89,7 +89,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.StrictJSONParser"],
     # The caller is named by the X-User-Id header (common/api/views.py), not by a session.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # API calls must come through the gateway (common/api/internal.py).
+    "DEFAULT_PERMISSION_CLASSES": ["common.api.internal.FromGateway"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Money is a string on the wire ("100.00"), never a float.
@@ -125,6 +126,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# The shared secret the gateway sends with every call; empty turns the check off (dev).
+INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
 
 # Idempotency-Key records are kept at least this long (Stripe keeps them 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)

@@ -14,6 +14,11 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 32 or SECRET_KEY.startswith("change-me"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random value of 32+ characters.")
 
+# Services accept API calls only with it (from the gateway), so it must be set.
+INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN")
+if len(INTERNAL_API_TOKEN) < 16:
+    raise ImproperlyConfigured("INTERNAL_API_TOKEN must be a random value of 16+ characters.")
+
 # No default: production names its hosts explicitly.
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

@@ -7,8 +7,15 @@ import uuid
 
 
 def prepare_test_environment() -> None:
-    os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+    _default("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
     # Each test gets fresh connections; a persistent one would outlive the database flush.
-    os.environ.setdefault("DJANGO_CONN_MAX_AGE", "0")
-    os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:8])
-    os.environ.setdefault("MESSAGING_QUEUE_PREFIX", f"test-{os.environ['TEST_RUN_ID']}.")
+    _default("DJANGO_CONN_MAX_AGE", "0")
+    _default("TEST_RUN_ID", uuid.uuid4().hex[:8])
+    _default("MESSAGING_QUEUE_PREFIX", f"test-{os.environ['TEST_RUN_ID']}.")
+
+
+def _default(name: str, value: str) -> None:
+    # Empty counts as unset: an empty MESSAGING_QUEUE_PREFIX exported from a .env must not
+    # put a test run on the real, unprefixed queues.
+    if not os.environ.get(name):
+        os.environ[name] = value

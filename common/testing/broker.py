@@ -5,14 +5,15 @@ import re
 import subprocess
 import time
 
-from celery import current_app
+from django.conf import settings
 from kombu import Connection, Consumer, Message, Producer
 
 from common.messaging.broker import durable_queue
 
 
 def broker_connection() -> Connection:
-    return current_app.connection_for_write()
+    # The configured broker even in a process without a Celery app (the end-to-end tests).
+    return Connection(settings.CELERY_BROKER_URL)
 
 
 def publish_raw(queue: str, body: bytes, **properties) -> None:

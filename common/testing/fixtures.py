@@ -12,11 +12,13 @@ from common.testing import broker
 def delete_run_queues():
     """A test run's queues carry its own prefix; remove them when the run ends."""
     yield
-    if settings.MESSAGING_QUEUE_PREFIX:  # never touch unprefixed (real) queues
+    if getattr(settings, "MESSAGING_QUEUE_PREFIX", ""):  # never touch unprefixed queues
         broker.delete(*run_queues())
 
 
 def run_queues() -> list[str]:
+    if not hasattr(settings, "MESSAGING"):
+        return []  # the gateway has no queues
     conf = messaging_settings()
     logical = {*conf.ROUTES.values(), *conf.CONSUME}
     task_queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", None)

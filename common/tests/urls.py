@@ -1,4 +1,5 @@
-from common.api.urls import handler400, handler403, handler404, handler500, service_urlpatterns
+from common.api.handlers import handler400, handler403, handler404, handler500
+from common.api.urls import service_urlpatterns
 
 urlpatterns = service_urlpatterns
 

@@ -24,7 +24,7 @@ class PaymentResultPayload(serializers.Serializer):
 
 
 def handle_payment_result(event: Event) -> None:
-    result = validated_payload(PaymentResultPayload, event.payload)
+    result = validated_payload(PaymentResultPayload, event)
     order = order_apply_payment_result(
         order_id=result["order_id"],
         succeeded=result["status"] == "succeeded",

@@ -23,9 +23,14 @@ class PageQuerySerializer(serializers.Serializer):
     def validate_cursor(self, value: str) -> Position:
         try:
             created_at, order_id = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-            return Position(created_at=datetime.fromisoformat(created_at), id=uuid.UUID(order_id))
+            position = Position(
+                created_at=datetime.fromisoformat(created_at), id=uuid.UUID(order_id)
+            )
         except (binascii.Error, UnicodeError, ValueError) as exc:
             raise serializers.ValidationError("Not a cursor this API gave out.") from exc
+        if position.created_at.tzinfo is None:  # the API only gives out aware times
+            raise serializers.ValidationError("Not a cursor this API gave out.")
+        return position
 
 
 def cursor_after(order: Order) -> str:

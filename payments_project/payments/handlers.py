@@ -21,7 +21,7 @@ class OrderCreatedPayload(serializers.Serializer):
 def handle_order_created(event: Event) -> None:
     """Pay the order and answer with its outcome, all in the drain's transaction: the
     charge, the outcome, the "payment result" event and the inbox mark commit together."""
-    order = validated_payload(OrderCreatedPayload, event.payload)
+    order = validated_payload(OrderCreatedPayload, event)
     payment = order_pay(
         order_id=order["order_id"], user_id=order["user_id"], amount=order["amount"]
     )

@@ -3,7 +3,7 @@
 import uuid
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from payments_project.payments.errors import (
     AccountAlreadyExists,
@@ -50,18 +50,17 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
 def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
     """Charge an order once: debit the account if it holds enough, and record the outcome.
 
-    The account row is locked first, so the balance check and the debit see no concurrent
-    change (rule 4). An order that was already paid or refused gets its first outcome back
-    and nothing is charged; the unique order id of Payment (and of a charge in the ledger)
-    makes that hold even against a concurrent duplicate, which then fails and is retried.
+    Two copies of one order (a redelivery, or a copy under a new message id) may be handled
+    at once by two drains; a transaction-scoped advisory lock on the order id makes the
+    second wait for the first and then find its outcome, also when the user has no account
+    row to lock. The unique order id of Payment and of a charge in the ledger back this up.
+    The account row is locked before the balance is read, so the check and the debit see no
+    concurrent change (rule 4).
     """
+    _lock_order(order_id)
     if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
         return existing
     account = Account.objects.select_for_update().filter(user_id=user_id).first()
-    # Checked again under the lock: a duplicate being handled concurrently for the same
-    # account has committed by now, and READ COMMITTED shows its row to this statement.
-    if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
-        return existing
     if account is None:
         return _record_payment(order_id, user_id, amount, Payment.FailureReason.ACCOUNT_NOT_FOUND)
     if account.balance < amount:
@@ -72,6 +71,13 @@ def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
         account=account, kind=LedgerEntry.Kind.CHARGE, amount=-amount, reference=str(order_id)
     )
     return _record_payment(order_id, user_id, amount, reason="")
+
+
+def _lock_order(order_id: uuid.UUID) -> None:
+    # A signed 64-bit key from the UUID; released when the transaction ends.
+    key = int.from_bytes(order_id.bytes[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def _record_payment(order_id, user_id: str, amount: Decimal, reason: str) -> Payment:

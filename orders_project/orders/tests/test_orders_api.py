@@ -178,7 +178,16 @@ def test_listing_pages_with_a_cursor_in_the_link_header(caller):
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=201", "limit=abc", "cursor=garbage", "cursor=%F0%9F%92%A9", "cursor=fA=="],
+    [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=garbage",
+        "cursor=%F0%9F%92%A9",
+        "cursor=fA==",
+        # a naive time: "2026-01-01T00:00:00|00000000-0000-0000-0000-000000000000"
+        "cursor=MjAyNi0wMS0wMVQwMDowMDowMHwwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=",
+    ],
 )
 def test_listing_rejects_bad_paging_parameters(caller, query):
     response = caller.get(f"/orders?{query}")

@@ -160,14 +160,38 @@ def test_twenty_orders_of_ten_racing_for_170_pay_exactly_seventeen(user_id):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_copies_of_one_order_charge_it_once(user_id):
-    account_with(user_id, "100.00")
+@pytest.mark.parametrize("has_account", [True, False], ids=["with-account", "without-account"])
+def test_concurrent_copies_of_one_order_are_decided_once(user_id, has_account):
+    if has_account:
+        account_with(user_id, "100.00")
     order_id = uuid.uuid4()
 
     def pay(_):
         return services.order_pay(order_id=order_id, user_id=user_id, amount=Decimal("30.00"))
 
-    payments = run_concurrently(pay, 8)
+    payments = run_concurrently(pay, 8)  # none fails on the unique constraint
 
     assert {p.pk for p in payments} == {Payment.objects.get().pk}
-    assert Account.objects.get(user_id=user_id).balance == Decimal("70.00")
+    if has_account:
+        assert Account.objects.get(user_id=user_id).balance == Decimal("70.00")
+    else:
+        assert {p.reason for p in payments} == {"account_not_found"}
+
+
+@pytest.mark.django_db
+def test_an_unknown_version_of_order_created_is_parked_at_once(user_id):
+    account_with(user_id, "100.00")
+    body = Envelope(
+        id="v2",
+        type="order.created",
+        version=2,
+        payload={"order_id": str(uuid.uuid4()), "user_id": user_id, "amount": "1.00"},
+    ).to_body()
+    store_incoming(body=body, message_id_property=None, queue="orders")
+
+    drain.drain_inbox()
+
+    row = InboxMessage.objects.get()
+    assert row.status == "failed"
+    assert "unsupported version 2" in row.last_error
+    assert not Payment.objects.exists()

@@ -80,3 +80,29 @@ def test_admin_shows_balances_read_only(admin_client):
 
 def test_migrations_match_the_models():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [(None, 403), ("wrong-token", 403), ("the-internal-token", 201)],
+    ids=["missing", "wrong", "right"],
+)
+def test_with_an_internal_token_configured_only_the_gateway_gets_in(
+    api_client, settings, token, status
+):
+    settings.INTERNAL_API_TOKEN = "the-internal-token"
+    headers = {"X-User-Id": "u-1", **({"X-Internal-Token": token} if token else {})}
+
+    response = api_client.post("/accounts", headers=headers)
+
+    assert response.status_code == status
+    if status == 403:
+        assert response.json()["type"] == "urn:problem:permission-denied"
+        assert not Account.objects.exists()
+
+
+def test_probes_and_the_schema_need_no_internal_token(api_client, settings):
+    settings.INTERNAL_API_TOKEN = "the-internal-token"
+
+    for path in ("/healthz", "/readyz", "/api/schema/"):
+        assert api_client.get(path).status_code == 200, path

@@ -1,0 +1,133 @@
+"""Forwarding one request along its route, and shaping the answer."""
+
+import logging
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from common.api.internal import INTERNAL_TOKEN_HEADER
+from common.api.problems import problem_json_response
+from common.api.request_id import REQUEST_ID_HEADER
+from gateway_project.gateway import upstream
+from gateway_project.gateway.routes import Route
+
+logger = logging.getLogger(__name__)
+
+# What a client may tell a service; everything else (cookies, hop-by-hop headers, a
+# forged internal token) stops here.
+FORWARDED_REQUEST_HEADERS = ("X-User-Id", "Idempotency-Key", "Content-Type", "Accept")
+# What a service may tell a client.
+RETURNED_RESPONSE_HEADERS = (
+    "Content-Type", "Location", "Link", "Allow", "Retry-After", "Idempotent-Replayed",
+)  # fmt: skip
+
+
+def route_view(route: Route):
+    @csrf_exempt
+    def view(request: HttpRequest, **kwargs) -> HttpResponse:
+        return forward(request, route, kwargs)
+
+    view.__name__ = f"proxy_{route.name.replace('-', '_')}"
+    return view
+
+
+def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
+    if request.method not in route.methods:
+        response = problem_json_response(
+            request, 405, "method-not-allowed", f"Use {', '.join(route.methods)}."
+        )
+        response["Allow"] = ", ".join(route.methods)
+        return response
+    body = _read_body(request)
+    if body is None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem_json_response(
+            request, 413, "payload-too-large", f"The body exceeds {limit} bytes."
+        )
+    path = route.upstream_path(**kwargs)
+    query = request.META.get("QUERY_STRING", "")
+    try:
+        answer = upstream.call(
+            route.upstream,
+            request.method,
+            f"{path}?{query}" if query else path,
+            headers=_forwarded_headers(request),
+            body=body or None,
+        )
+    except upstream.UpstreamTimeout as exc:
+        logger.warning("%s timed out on %s %s: %s", route.upstream, request.method, path, exc)
+        return problem_json_response(
+            request,
+            504,
+            "upstream-timeout",
+            f"The {route.upstream} service did not answer in time.",
+        )
+    except upstream.UpstreamUnavailable as exc:
+        logger.warning("%s unavailable for %s %s: %s", route.upstream, request.method, path, exc)
+        detail = f"The {route.upstream} service is unavailable."
+        return problem_json_response(request, 503, "upstream-unavailable", detail)
+    return _client_response(answer)
+
+
+# A refused body up to this size is read and dropped, so the client's keep-alive
+# connection stays usable for its next request; gunicorn closes one whose body was left
+# unread. Beyond it, closing the connection is the cheaper answer.
+DRAIN_LIMIT = 1024 * 1024
+
+
+def _read_body(request: HttpRequest) -> bytes | None:
+    """The body, or None when it is over the limit."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > DRAIN_LIMIT:
+        return None
+    body = request.read(limit + 1)
+    if len(body) <= limit:
+        return body
+    drained = len(body)
+    while drained <= DRAIN_LIMIT and (chunk := request.read(64 * 1024)):
+        drained += len(chunk)
+    return None
+
+
+def _forwarded_headers(request: HttpRequest) -> dict[str, str]:
+    headers = {
+        name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers
+    }
+    headers[REQUEST_ID_HEADER] = request.request_id
+    if settings.INTERNAL_API_TOKEN:
+        headers[INTERNAL_TOKEN_HEADER] = settings.INTERNAL_API_TOKEN
+    return headers
+
+
+def _client_response(answer: upstream.UpstreamResponse) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status, content_type=None)
+    if "Content-Type" not in answer.headers:
+        del response["Content-Type"]
+    for name in RETURNED_RESPONSE_HEADERS:
+        if name in answer.headers:
+            response[name] = answer.headers[name]
+    if "Location" in answer.headers:
+        response["Location"] = public_url(answer.headers["Location"])
+    if "Link" in answer.headers:
+        response["Link"] = _public_links(answer.headers["Link"])
+    return response
+
+
+def public_url(url: str) -> str:
+    """The public form of a URL a service gave out: its path and query on the gateway."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _public_links(link_header: str) -> str:
+    links = []
+    for link in link_header.split(","):
+        target, _, params = link.strip().partition(">")
+        links.append(f"<{public_url(target.lstrip('<'))}>{params}")
+    return ", ".join(links)

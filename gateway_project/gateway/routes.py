@@ -1,0 +1,49 @@
+"""The route table: the six public endpoints of the contract, and nothing else.
+
+A request is forwarded to the path rebuilt from its route (never to the path the client
+sent), so dot segments, encoded slashes or absolute URLs cannot reach any other upstream
+path: anything that does not match a route is the gateway's own JSON 404.
+"""
+
+from dataclasses import dataclass
+
+from django.urls import register_converter
+
+
+class PublicIdConverter:
+    """An order id as a client may write one: letters, digits and dashes (a UUID fits).
+    "..", "%2F" (decoded to "/") and the like do not match, so they are 404s."""
+
+    regex = "[A-Za-z0-9-]{1,64}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(PublicIdConverter, "public_id")
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    path: str  # Django path pattern, also the public path of the contract
+    upstream: str  # key of settings.UPSTREAMS
+    methods: tuple[str, ...]
+
+    def upstream_path(self, **kwargs: str) -> str:
+        path = self.path
+        for name, value in kwargs.items():
+            path = path.replace(f"<public_id:{name}>", value)
+        return f"/{path}"
+
+
+ROUTES = [
+    Route("account-create", "accounts", "payments", ("POST",)),
+    Route("account-deposit", "accounts/deposit", "payments", ("POST",)),
+    Route("account-balance", "accounts/balance", "payments", ("GET",)),
+    Route("orders", "orders", "orders", ("GET", "POST")),
+    Route("order", "orders/<public_id:order_id>", "orders", ("GET",)),
+]
