@@ -34,19 +34,30 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # --- configuration ---------------------------------------------------------------------------
 
 load_env() {
-  if [[ -f "$ENV_FILE" ]]; then
-    # NAME=value lines, as django-environ reads them (an `export ` prefix and quotes around
-    # the value are allowed). Variables already set in the environment win over the file.
-    local line name value
-    while IFS= read -r line || [[ -n "$line" ]]; do
-      [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
-      line="${line#export }"
-      name="${line%%=*}"; value="${line#*=}"
-      [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$ENV_FILE: cannot read line '$line'"
-      if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
-      [[ -z "${!name+x}" ]] && export "$name=$value"
-    done < "$ENV_FILE"
-  fi
+  # The environment wins over the env file, and the env file over the defaults; but the
+  # embedded backends the running stack's `up` fell back to win over all (choose_backends).
+  read_env_file "$ENV_FILE"
+  set_defaults
+  read_env_file "$RUN_DIR/backends.env" override
+}
+
+# FILE [override]: export its NAME=value lines, as django-environ reads them (an `export `
+# prefix and quotes around the value are allowed). Variables already set in the environment
+# win, unless `override`.
+read_env_file() {
+  [[ -f "$1" ]] || return 0
+  local line name value
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ "$line" =~ ^[[:space:]]*(#|$) ]]; then continue; fi
+    line="${line#export }"
+    name="${line%%=*}"; value="${line#*=}"
+    [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$1: cannot read line '$line'"
+    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
+    if [[ -z "${!name+x}" || "${2:-}" == override ]]; then export "$name=$value"; fi
+  done < "$1"
+}
+
+set_defaults() {
   export ORDERS_DATABASE_URL="${ORDERS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/orders}"
   export PAYMENTS_DATABASE_URL="${PAYMENTS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payments}"
   export ORDERS_PORT="${ORDERS_PORT:-8001}"
@@ -110,6 +121,53 @@ ensure_venv() {
 
 # --- external services -----------------------------------------------------------------------
 
+# EMBEDDED=auto (default): PostgreSQL or RabbitMQ that cannot be reached is replaced by
+# SQLite databases or a file-based broker under VAR_DIR, with a banner; EMBEDDED=1 uses
+# them whatever is reachable; EMBEDDED=0 never (then `up` stops with the reason).
+choose_backends() {
+  local mode="${EMBEDDED:-auto}" chosen=() line
+  rm -f "$RUN_DIR/backends.env"
+  mkdir -p "$RUN_DIR"
+  if [[ "$mode" == 1 ]] || { [[ "$mode" == auto ]] && ! reachable_postgres; }; then
+    mkdir -p "$VAR_DIR/db"
+    chosen+=("ORDERS_DATABASE_URL=sqlite:///$VAR_DIR/db/orders.sqlite3"
+             "PAYMENTS_DATABASE_URL=sqlite:///$VAR_DIR/db/payments.sqlite3")
+  else
+    check_postgres
+  fi
+  if [[ "$mode" == 1 ]] || { [[ "$mode" == auto ]] && ! reachable_rabbitmq; }; then
+    mkdir -p "$VAR_DIR/broker/control"
+    chosen+=("BROKER_URL=filesystem://" "BROKER_FOLDER=$VAR_DIR/broker")
+  else
+    check_rabbitmq
+  fi
+  for line in "${chosen[@]}"; do
+    export "${line?}"
+    echo "$line" >> "$RUN_DIR/backends.env"
+  done
+  if ((${#chosen[@]})); then print_embedded_banner; fi
+}
+
+reachable_postgres() {
+  "$PY" deploy/create_databases.py "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" 2>/dev/null
+}
+
+reachable_rabbitmq() { "$PY" deploy/check_broker.py "$BROKER_URL" 2>/dev/null; }
+
+print_embedded_banner() {
+  local parts=()
+  [[ "$ORDERS_DATABASE_URL" == sqlite* ]] && parts+=("SQLite databases in $VAR_DIR/db")
+  [[ "$BROKER_URL" == filesystem* ]] && parts+=("a file-based broker in $VAR_DIR/broker")
+  printf '%s\n' \
+    "================================================================================" \
+    " EMBEDDED MODE: $(IFS=';'; echo "${parts[*]}")" \
+    " For trying the system on one machine only. SQLite locks the whole database for" \
+    " each write, so writes queue up; the file broker has no publisher confirms and" \
+    " lives in one folder. Start PostgreSQL and RabbitMQ (or set ORDERS_DATABASE_URL," \
+    " PAYMENTS_DATABASE_URL, BROKER_URL) and run up again for the real thing." \
+    "================================================================================"
+}
+
 check_postgres() {  # also creates the services' databases when missing
   "$PY" deploy/create_databases.py "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" ||
     die "PostgreSQL is needed (see above)"
@@ -154,7 +212,7 @@ process_command() {
       ;;
     flower)
       echo "$VENV/bin/celery -A $app flower --address=127.0.0.1 --port=$FLOWER_PORT" \
-           "--basic-auth=${FLOWER_USER:-admin}:$FLOWER_PASSWORD --persistent=False"
+           "--basic-auth=${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-} --persistent=False"
       ;;
     *-worker)
       echo "$VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
@@ -214,10 +272,10 @@ answers() {
   service="$(service_of "$name")"
   case "$name" in
     orders|payments|gateway) http_ok "http://127.0.0.1:$(port_of "$name")/readyz" ;;
-    flower) http_ok "http://127.0.0.1:$FLOWER_PORT/healthcheck" "${FLOWER_USER:-admin}" "$FLOWER_PASSWORD" ;;
+    flower) http_ok "http://127.0.0.1:$FLOWER_PORT/healthcheck" "${FLOWER_USER:-admin}" "${FLOWER_PASSWORD:-}" ;;
     *-worker)
       DJANGO_SETTINGS_MODULE="$(settings_of "$name")" "$VENV/bin/celery" -A "${service}_project" \
-        inspect ping --destination "$name.$STACK_NAME@$(hostname)" --timeout 3 >/dev/null 2>&1
+        inspect ping --destination "$name.$STACK_NAME@$(hostname)" --timeout 5 >/dev/null 2>&1
       ;;
     *-beat) started_since_launch "$name" "beat: Starting" ;;
   esac
@@ -225,7 +283,8 @@ answers() {
 
 started_since_launch() {  # NAME MARKER: the marker is in the log after the launch offset
   local offset; offset="$(cat "$RUN_DIR/$1.offset" 2>/dev/null || echo 0)"
-  tail -c "+$((offset + 1))" "$LOG_DIR/$1.log" 2>/dev/null | grep -q "$2"
+  # grep -c reads to the end: grep -q could stop early and fail the pipe (pipefail).
+  tail -c "+$((offset + 1))" "$LOG_DIR/$1.log" 2>/dev/null | grep -cF "$2" >/dev/null
 }
 
 ready() {  # cheaper than `answers` for a worker that was just started
@@ -299,9 +358,9 @@ if not User.objects.filter(username=name).exists():
 cmd_up() {
   ensure_venv
   create_dotenv
+  rm -f "$RUN_DIR/backends.env"  # decided afresh below
   load_env
-  check_postgres
-  check_rabbitmq
+  choose_backends
   local service name
   for service in "${SERVICES[@]}"; do
     say "$service: migrating, admin user"
@@ -314,6 +373,7 @@ cmd_up() {
   manage payments collectstatic --no-input --verbosity 0
   for name in "${PROCESSES[@]}"; do start_process "$name"; done
   wait_ready "${PROCESSES[@]}"
+  if [[ -f "$RUN_DIR/backends.env" ]]; then print_embedded_banner; fi
   cat <<EOF
 
 The system is up.
@@ -331,6 +391,7 @@ cmd_down() {
   local name
   # Web first (nothing new is recorded), then beats (no new sweeps), then the workers.
   for name in "${STOP_ORDER[@]}"; do stop_process "$name"; done
+  rm -f "$RUN_DIR/backends.env"
 }
 
 cmd_status() {  # exits non-zero unless every process runs and answers

@@ -26,6 +26,7 @@ class Stack:
     env: dict[str, str]
     ports: dict[str, int]
     databases: dict[str, str]
+    up_output: str = ""
 
     def url(self, process: str) -> str:
         return f"http://127.0.0.1:{self.ports[process]}"
@@ -68,7 +69,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def start_stack(var_dir: Path) -> Stack:
+def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     """`manage_all.sh up` with ports, databases and queues of its own; on any failure
     everything it may have started is stopped and removed before the error goes on."""
     run_id = os.environ["TEST_RUN_ID"]
@@ -86,20 +87,30 @@ def start_stack(var_dir: Path) -> Stack:
         "DJANGO_SUPERUSER_PASSWORD": "e2e-admin-password",
         "FLOWER_PASSWORD": "e2e-flower-password",
         "GUNICORN_WORKERS": "2",
+        **extra_env,
     }
     stack = Stack(env=env, ports=ports, databases=databases)
     try:
         result = stack.manage_all("up")
     except BaseException:
-        stop_stack(stack)
+        _stop_quietly(stack)
         raise
     if result.returncode != 0:
         logs = "\n".join(
             f"--- {log.name}\n{log.read_text()[-3000:]}" for log in (var_dir / "log").glob("*.log")
         )
-        stop_stack(stack)
+        _stop_quietly(stack)
         raise RuntimeError(f"manage_all.sh up failed:\n{result.stdout}\n{result.stderr}\n{logs}")
+    stack.up_output = result.stdout
     return stack
+
+
+def _stop_quietly(stack: Stack) -> None:
+    """Clean up after a failed start without hiding why it failed."""
+    try:
+        stop_stack(stack)
+    except Exception as exc:
+        print(f"cleaning up the failed stack: {exc}")  # noqa: T201 - shown with the failure
 
 
 def stop_stack(stack: Stack) -> None:

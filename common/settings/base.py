@@ -75,6 +75,15 @@ def database_from_env(var: str, default_url: str) -> dict:
     # a persistent one from going stale across a database restart.
     database["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
     database["CONN_HEALTH_CHECKS"] = True
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        # The embedded mode (manage_all.sh without PostgreSQL): writers take the database
+        # lock when a transaction begins and wait for it rather than fail; WAL lets readers
+        # go on meanwhile.
+        database["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     database.setdefault("TEST", {})
     if env.str("TEST_DATABASE_SUFFIX", default=""):
         # Lets two test runs on one server stay apart (CI and a developer, say).
@@ -148,6 +157,14 @@ CELERY_BROKER_URL = env.str("BROKER_URL", default="amqp://guest:guest@127.0.0.1:
 # Every publish on the app's connections (task wake-ups and the relay) waits for the
 # broker's confirm, so "sent" means the broker has the message.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded mode's broker: messages are files in one folder all processes share.
+    _broker_folder = env.str("BROKER_FOLDER", default=str(REPO_ROOT / "var" / "broker"))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": _broker_folder,
+        "data_folder_out": _broker_folder,
+        "control_folder": f"{_broker_folder}/control",
+    }
 # Heartbeats detect a dead broker connection (a half-open TCP socket) within ~2 intervals.
 CELERY_BROKER_HEARTBEAT = env.int("BROKER_HEARTBEAT_SECONDS", default=30)
 # Keep reconnecting for ever, also at start-up: the broker may come up after the worker.
