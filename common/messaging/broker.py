@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import amqp
 import amqp.exceptions
 from celery import current_app
+from django.conf import settings
 from kombu import Connection, Producer, Queue
 
 from common.messaging.envelope import CONTENT_TYPE
@@ -104,7 +105,7 @@ class Publisher:
     def publish_batch(self, messages: list[Outgoing], *, confirm_timeout: float) -> BatchOutcome:
         """Publish persistent messages, then wait (at most `confirm_timeout` s) for the
         broker to confirm each. Never raises for broker trouble: see BatchOutcome."""
-        if not current_app.conf.broker_url.startswith(("amqp", "pyamqp")):
+        if not settings.CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
             return _publish_without_confirms(messages)
         try:
             session = self._session()

@@ -1,5 +1,8 @@
 import pytest
 
+# The sample project's Celery app, as a service's project package imports its own: the
+# relay and the wake-ups then use its configuration (from the Django settings).
+import common.tests.celery  # noqa: F401
 from common.messaging.conf import messaging_settings
 from common.testing import broker
 from common.testing.fixtures import run_queues
