@@ -1,17 +1,12 @@
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from common.idempotency.models import IdempotencyRecord
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ["key", "user_id", "response_status", "created_at"]
     search_fields = ["key", "user_id"]
     list_filter = ["response_status"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

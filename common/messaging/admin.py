@@ -7,11 +7,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
 
+from common.admin import ReadOnlyAdmin
 from common.messaging.events import wake_drain, wake_relay
 from common.messaging.models import InboxMessage, OutboxMessage
 
 
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     """Read-only views of message rows, with the two operator actions."""
 
     list_filter = ["status", "type"]
@@ -20,12 +21,6 @@ class MessageAdmin(admin.ModelAdmin):
     actions = ["retry_now", "requeue_failed"]
     list_per_page = 50
     wake = staticmethod(lambda: None)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="payload")
     def pretty_payload(self, obj) -> str:

@@ -4,7 +4,19 @@ from django.db import models
 from django.utils import timezone
 
 
-class OutboxMessage(models.Model):
+class RetryState(models.Model):
+    """What the relay (outbox) and the drain (inbox) record of the attempts on a row;
+    common/messaging/retries.py reads and writes it."""
+
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class OutboxMessage(RetryState):
     """An event waiting to be (or already) published; written in the business transaction."""
 
     class Status(models.TextChoices):
@@ -20,9 +32,6 @@ class OutboxMessage(models.Model):
     payload = models.JSONField()
     headers = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -42,7 +51,7 @@ class OutboxMessage(models.Model):
         return f"{self.type} {self.id} ({self.status})"
 
 
-class InboxMessage(models.Model):
+class InboxMessage(RetryState):
     """A received message, stored once per message id, then handled by the drain."""
 
     class Status(models.TextChoices):
@@ -61,9 +70,6 @@ class InboxMessage(models.Model):
     # The body as received, kept only when it could not be parsed (for the operator).
     raw_body = models.TextField(blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_error = models.TextField(blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from orders_project.orders.models import Order
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     """Orders for inspection; their status changes only through the payment flow."""
 
     list_display = ["id", "user_id", "amount", "status", "reason", "created_at", "updated_at"]
@@ -12,12 +13,3 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["=id", "user_id"]
     date_hierarchy = "created_at"
     readonly_fields = [*list_display, "description"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -3,6 +3,7 @@ ledger entry), so nothing here can edit a balance or a ledger entry."""
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from payments_project.payments.models import Account, LedgerEntry, Payment
 
 
@@ -18,49 +19,25 @@ class LedgerEntryInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdmin):
     list_display = ["user_id", "balance", "created_at", "updated_at"]
     search_fields = ["user_id"]
     readonly_fields = ["user_id", "balance", "created_at", "updated_at"]
     inlines = [LedgerEntryInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "account", "kind", "amount", "reference"]
     list_filter = ["kind"]
     search_fields = ["reference", "account__user_id"]
     list_select_related = ["account"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdmin):
     list_display = ["order_id", "user_id", "amount", "status", "reason", "created_at"]
     list_filter = ["status", "reason"]
     search_fields = ["=order_id", "user_id"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
