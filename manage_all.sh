@@ -35,10 +35,13 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 load_env() {
   # The environment wins over the env file, and the env file over the defaults; but the
-  # embedded backends the running stack's `up` fell back to win over all (choose_backends).
+  # embedded backends the running stack's `up` fell back to win over all (choose_backends),
+  # except for `test`, which always runs on the real servers.
   read_env_file "$ENV_FILE"
   set_defaults
-  read_env_file "$RUN_DIR/backends.env" override
+  if [[ "${1:-}" != without-backends ]]; then
+    read_env_file "$RUN_DIR/backends.env" override
+  fi
 }
 
 # FILE [override]: export its NAME=value lines, as django-environ reads them (an `export `
@@ -58,17 +61,19 @@ read_env_file() {
 }
 
 set_defaults() {
-  export ORDERS_DATABASE_URL="${ORDERS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/orders}"
-  export PAYMENTS_DATABASE_URL="${PAYMENTS_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/payments}"
+  export ORDERS_DATABASE_URL="${ORDERS_DATABASE_URL:-$DEFAULT_ORDERS_DATABASE_URL}"
+  export PAYMENTS_DATABASE_URL="${PAYMENTS_DATABASE_URL:-$DEFAULT_PAYMENTS_DATABASE_URL}"
   export ORDERS_PORT="${ORDERS_PORT:-8001}"
   export PAYMENTS_PORT="${PAYMENTS_PORT:-8002}"
   export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
   export GATEWAY_BIND="${GATEWAY_BIND:-0.0.0.0}"   # the one public port
   export FLOWER_PORT="${FLOWER_PORT:-5555}"
   export ORDERS_URL="http://127.0.0.1:$ORDERS_PORT" PAYMENTS_URL="http://127.0.0.1:$PAYMENTS_PORT"
-  export BROKER_URL="${BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
+  export BROKER_URL="${BROKER_URL:-$DEFAULT_BROKER_URL}"
   export DJANGO_STATIC_ROOT="${DJANGO_STATIC_ROOT:-$VAR_DIR/static}"
   export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
+  # Flower reads its login from the environment, kept off the command line (`ps`).
+  export FLOWER_BASIC_AUTH="${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-}"
   # Names this stack's Celery nodes, so two stacks on one machine stay apart.
   export STACK_NAME="${STACK_NAME:-main}"
 }
@@ -110,7 +115,11 @@ find_python() {
 # Creates the virtualenv when missing and installs the lock file whenever it changed.
 ensure_venv() {
   local lock="requirements/dev.txt" stamp="$VENV/.requirements.sha256" want
-  [[ -x "$PY" ]] || { say "creating virtualenv $VENV"; "$(find_python)" -m venv "$VENV"; }
+  # A virtualenv left half-made (say, by an interrupted first run) is made again.
+  if ! "$PY" -m pip --version >/dev/null 2>&1; then
+    say "creating virtualenv $VENV"
+    "$(find_python)" -m venv --clear "$VENV"
+  fi
   want="$(sha256sum "$lock" | cut -d' ' -f1)"
   if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
     say "installing $lock"
@@ -121,21 +130,33 @@ ensure_venv() {
 
 # --- external services -----------------------------------------------------------------------
 
-# EMBEDDED=auto (default): PostgreSQL or RabbitMQ that cannot be reached is replaced by
-# SQLite databases or a file-based broker under VAR_DIR, with a banner; EMBEDDED=1 uses
-# them whatever is reachable; EMBEDDED=0 never (then `up` stops with the reason).
+# EMBEDDED=auto (default): PostgreSQL or RabbitMQ that is neither configured (the default
+# local address) nor reachable is replaced by SQLite databases or a file-based broker under
+# VAR_DIR, with a banner; a configured server that fails stops `up` with the reason, so a
+# running system never moves to an empty second store by accident. EMBEDDED=1 uses them
+# whatever is reachable; EMBEDDED=0 never.
+DEFAULT_ORDERS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/orders
+DEFAULT_PAYMENTS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/payments
+DEFAULT_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
+
 choose_backends() {
   local mode="${EMBEDDED:-auto}" chosen=() line
-  rm -f "$RUN_DIR/backends.env"
   mkdir -p "$RUN_DIR"
-  if [[ "$mode" == 1 ]] || { [[ "$mode" == auto ]] && ! reachable_postgres; }; then
+  if [[ -f "$RUN_DIR/backends.env" ]] && any_process_running; then
+    say "the stack is running: keeping the backends it was started with"
+    print_embedded_banner
+    return
+  fi
+  rm -f "$RUN_DIR/backends.env"
+  if [[ "$mode" == 1 ]] || { [[ "$mode" == auto ]] && default_databases && ! reachable_postgres; }; then
     mkdir -p "$VAR_DIR/db"
     chosen+=("ORDERS_DATABASE_URL=sqlite:///$VAR_DIR/db/orders.sqlite3"
              "PAYMENTS_DATABASE_URL=sqlite:///$VAR_DIR/db/payments.sqlite3")
   else
     check_postgres
   fi
-  if [[ "$mode" == 1 ]] || { [[ "$mode" == auto ]] && ! reachable_rabbitmq; }; then
+  if [[ "$mode" == 1 ]] || {
+       [[ "$mode" == auto && "$BROKER_URL" == "$DEFAULT_BROKER_URL" ]] && ! reachable_rabbitmq; }; then
     mkdir -p "$VAR_DIR/broker/control"
     chosen+=("BROKER_URL=filesystem://" "BROKER_FOLDER=$VAR_DIR/broker")
   else
@@ -146,6 +167,17 @@ choose_backends() {
     echo "$line" >> "$RUN_DIR/backends.env"
   done
   if ((${#chosen[@]})); then print_embedded_banner; fi
+}
+
+default_databases() {
+  [[ "$ORDERS_DATABASE_URL" == "$DEFAULT_ORDERS_DATABASE_URL" &&
+     "$PAYMENTS_DATABASE_URL" == "$DEFAULT_PAYMENTS_DATABASE_URL" ]]
+}
+
+any_process_running() {
+  local name
+  for name in "${PROCESSES[@]}"; do pid_of "$name" >/dev/null && return 0; done
+  return 1
 }
 
 reachable_postgres() {
@@ -211,8 +243,10 @@ process_command() {
            "--bind $GATEWAY_BIND:$GATEWAY_PORT --name gateway --threads ${GATEWAY_THREADS:-8}"
       ;;
     flower)
+      [[ -n "${FLOWER_PASSWORD:-}" ]] || die "set FLOWER_PASSWORD (in $ENV_FILE) for Flower's login"
+      # The login goes through the environment (FLOWER_BASIC_AUTH), not the command line.
       echo "$VENV/bin/celery -A $app flower --address=127.0.0.1 --port=$FLOWER_PORT" \
-           "--basic-auth=${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-} --persistent=False"
+           "--persistent=False"
       ;;
     *-worker)
       echo "$VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
@@ -233,7 +267,7 @@ pid_of() {
   local pidfile="$RUN_DIR/$1.pid" pid started
   [[ -f "$pidfile" ]] || return 1
   read -r pid started < "$pidfile" || return 1
-  [[ -n "$pid" && "$(start_time_of "$pid")" == "$started" ]] || return 1
+  [[ -n "$pid" && -n "$started" && "$(start_time_of "$pid")" == "$started" ]] || return 1
   echo "$pid"
 }
 
@@ -316,7 +350,9 @@ stop_process() {
   local name="$1" pid
   process_command "$name" >/dev/null
   if ! pid="$(pid_of "$name")"; then rm -f "$RUN_DIR/$name.pid"; return; fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  # TERM to the leader only: gunicorn and Celery then stop their own children (a Celery
+  # worker finishes its running tasks); whatever is left after 20 s is killed.
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$RUN_DIR/$name.pid"
@@ -358,7 +394,6 @@ if not User.objects.filter(username=name).exists():
 cmd_up() {
   ensure_venv
   create_dotenv
-  rm -f "$RUN_DIR/backends.env"  # decided afresh below
   load_env
   choose_backends
   local service name
@@ -431,7 +466,7 @@ ensure_compose_tool() {
 # database); tests/ drives the whole system through manage_all.sh itself.
 cmd_test() {
   ensure_venv
-  load_env
+  load_env without-backends
   check_postgres
   check_rabbitmq
   local failed=() suite

@@ -87,6 +87,8 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "DJANGO_SUPERUSER_PASSWORD": "e2e-admin-password",
         "FLOWER_PASSWORD": "e2e-flower-password",
         "GUNICORN_WORKERS": "2",
+        # The real servers, or a clear failure: never a silent fallback to SQLite.
+        "EMBEDDED": "0",
         **extra_env,
     }
     stack = Stack(env=env, ports=ports, databases=databases)

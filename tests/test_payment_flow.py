@@ -20,8 +20,7 @@ def place_order(orders: httpx.Client, amount: str) -> httpx.Response:
 
 def test_orders_are_paid_or_cancelled_with_the_reason(stack):
     user = f"e2e-{uuid.uuid4()}"
-    payments = client_for(stack, user)
-    orders = client_for(stack, user)
+    payments = orders = client_for(stack, user)
     assert payments.post("/accounts").status_code == 201
     assert payments.post("/accounts/deposit", json={"amount": 100}).json()["balance"] == "100.00"
 
@@ -35,17 +34,18 @@ def test_orders_are_paid_or_cancelled_with_the_reason(stack):
     assert (cancelled["status"], cancelled["reason"]) == ("CANCELLED", "insufficient_funds")
     assert payments.get("/accounts/balance").json()["balance"] == "70.00"
 
-    stranger = client_for(stack, f"no-account-{uuid.uuid4()}")
-    orphan = wait_for_status(stranger, place_order(stranger, "1").headers["Location"])
+    with client_for(stack, f"no-account-{uuid.uuid4()}") as stranger:
+        orphan = wait_for_status(stranger, place_order(stranger, "1").headers["Location"])
     assert (orphan["status"], orphan["reason"]) == ("CANCELLED", "account_not_found")
 
     listed = orders.get("/orders").json()
     assert [o["id"] for o in listed] == [too_big.json()["id"], paid.json()["id"]]
+    orders.close()
 
 
 def test_twenty_concurrent_orders_of_ten_against_170_finish_exactly_seventeen(stack):
     user = f"e2e-race-{uuid.uuid4()}"
-    payments = client_for(stack, user)
+    payments = orders = client_for(stack, user)
     payments.post("/accounts")
     payments.post("/accounts/deposit", json={"amount": "170.00"})
 
@@ -57,11 +57,11 @@ def test_twenty_concurrent_orders_of_ten_against_170_finish_exactly_seventeen(st
         created = list(pool.map(place, range(20)))
     assert [r.status_code for r in created] == [201] * 20
 
-    orders = client_for(stack, user)
     final = [wait_for_status(orders, r.headers["Location"]) for r in created]
     statuses = sorted((o["status"], o["reason"]) for o in final)
     assert statuses == [("CANCELLED", "insufficient_funds")] * 3 + [("FINISHED", None)] * 17
     assert payments.get("/accounts/balance").json()["balance"] == "0.00"
+    orders.close()
     audit = stack.manage("payments", "audit_ledger")
     assert audit.returncode == 0, audit.stderr
     assert "clean" in audit.stdout

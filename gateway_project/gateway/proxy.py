@@ -40,6 +40,10 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         )
         response["Allow"] = ", ".join(route.methods)
         return response
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return problem_json_response(
+            request, 411, "length-required", "Send the body with a Content-Length."
+        )
     body = _read_body(request)
     if body is None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -120,8 +124,12 @@ def _client_response(answer: upstream.UpstreamResponse) -> HttpResponse:
 
 
 def public_url(url: str) -> str:
-    """The public form of a URL a service gave out: its path and query on the gateway."""
-    parts = urlsplit(url)
+    """The public form of a URL a service gave out: its path and query on the gateway
+    (a URL that does not parse is passed on as it is)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 

@@ -1,9 +1,11 @@
 """The gateway's client to the services: pooled keep-alive connections, bounded waits.
 
 One urllib3 pool per upstream and process, shared by the gunicorn threads (urllib3 pools
-are thread-safe). A connection error before the request was sent is retried once on a new
-connection (a pooled one may have been closed by the service's keep-alive timeout); nothing
-is retried once the request went out, so a POST is never sent twice by the gateway.
+are thread-safe). A failure to connect is retried once; nothing is retried once the request
+went out, so a POST is never sent twice by the gateway (a 503 after sending, say from a
+connection the service closed meanwhile, may mean it was executed: the client retries
+with its Idempotency-Key). Every HTTP answer of a service, 5xx and Retry-After included,
+goes back to the client unchanged.
 """
 
 from dataclasses import dataclass
@@ -35,7 +37,16 @@ def _pool(base_url: str) -> urllib3.HTTPConnectionPool:
         base_url,
         maxsize=settings.UPSTREAM_POOL_SIZE,
         block=False,  # beyond maxsize, open extra connections instead of queueing callers
-        retries=urllib3.Retry(total=1, connect=1, read=0, other=0, status=0, redirect=False),
+        retries=urllib3.Retry(
+            total=1,
+            connect=1,
+            read=0,
+            other=0,
+            status=0,
+            redirect=False,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        ),
         timeout=urllib3.Timeout(
             connect=settings.UPSTREAM_CONNECT_TIMEOUT_SECONDS,
             read=settings.UPSTREAM_READ_TIMEOUT_SECONDS,

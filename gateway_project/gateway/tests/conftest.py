@@ -26,7 +26,7 @@ class EchoUpstream(BaseHTTPRequestHandler):
         self.server.seen.append(record)
         time.sleep(self.server.delay)
         payload = json.dumps(record).encode()
-        self.send_response(201 if self.command == "POST" else 200)
+        self.send_response(self.server.status or (201 if self.command == "POST" else 200))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in self.server.extra_headers.items():
@@ -46,7 +46,7 @@ def upstreams(settings):
     servers = {}
     for name in ("orders", "payments"):
         server = ThreadingHTTPServer(("127.0.0.1", 0), EchoUpstream)
-        server.seen, server.delay, server.extra_headers = [], 0.0, {}
+        server.seen, server.delay, server.extra_headers, server.status = [], 0.0, {}, None
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers[name] = server
     settings.UPSTREAMS = {

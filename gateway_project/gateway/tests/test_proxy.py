@@ -161,3 +161,26 @@ def test_a_service_that_does_not_answer_in_time_is_504(client, upstreams, settin
     assert response.json()["type"] == "urn:problem:upstream-timeout"
     assert "orders" in response.json()["detail"]
     assert len(upstreams["orders"].seen) == 1  # never retried once sent
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_services_own_error_answer_passes_through_unchanged(client, upstreams, status, method):
+    upstreams["orders"].status = status
+    upstreams["orders"].extra_headers = {"Retry-After": "7"}
+
+    response = getattr(client, method)("/orders", headers={"X-User-Id": "u-1"})
+
+    assert response.status_code == status
+    assert response["Retry-After"] == "7"
+    assert response.json()["path"] == "/orders"  # the service's body, not the gateway's
+    assert len(upstreams["orders"].seen) == 1
+
+
+def test_a_chunked_body_is_411(client, upstreams):
+    response = client.post(
+        "/orders", b"{}", content_type="application/json", HTTP_TRANSFER_ENCODING="chunked"
+    )
+
+    assert response.status_code == 411
+    assert upstreams["orders"].seen == []
