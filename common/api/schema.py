@@ -63,3 +63,14 @@ def problem_response(description: str, status: int, code: str, detail: str) -> O
             )
         ],
     )
+
+
+BAD_REQUEST_RESPONSE = problem_response(
+    "Bad Request", 400, "validation-error", "One or more fields are invalid."
+)
+IDEMPOTENCY_KEY_REUSED_RESPONSE = problem_response(
+    "Unprocessable Content",
+    422,
+    "idempotency-key-reused",
+    "This Idempotency-Key was already used with a different request.",
+)

@@ -25,6 +25,7 @@ from common.messaging.envelope import (
     printable_body,
 )
 from common.messaging.models import InboxMessage
+from common.messaging.retries import ERROR_LIMIT
 
 logger = logging.getLogger(__name__)
 
@@ -82,5 +83,5 @@ def park_malformed(body: bytes, message_id_property: str | None, queue: str, rea
         source_queue=queue,
         raw_body=printable_body(body),
         status=InboxMessage.Status.FAILED,
-        last_error=reason[:4000],
+        last_error=reason[:ERROR_LIMIT],
     )

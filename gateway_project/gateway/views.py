@@ -1,6 +1,5 @@
 """The gateway's own endpoints: probes and the public API's documentation."""
 
-import json
 import logging
 from functools import cache
 from pathlib import Path
@@ -47,7 +46,3 @@ def openapi(request):
     """The public API as the gateway serves it (gateway/openapi.json, built from the
     services' own schemas by `manage.py build_openapi`)."""
     return HttpResponse(_openapi_document(), content_type="application/json")
-
-
-def openapi_paths() -> set[str]:
-    return set(json.loads(_openapi_document())["paths"])

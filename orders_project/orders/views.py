@@ -3,7 +3,13 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from common.api.request_id import request_id_of
-from common.api.schema import IDEMPOTENCY_KEY_PARAMETER, USER_ID_PARAMETER, problem_response
+from common.api.schema import (
+    BAD_REQUEST_RESPONSE,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_KEY_REUSED_RESPONSE,
+    USER_ID_PARAMETER,
+    problem_response,
+)
 from common.api.views import CallerAPIView
 from common.idempotency.api import respond_idempotently
 from common.idempotency.services import StoredResponse
@@ -11,9 +17,6 @@ from orders_project.orders import selectors, services
 from orders_project.orders.pagination import MAX_LIMIT, PageQuerySerializer, next_link
 from orders_project.orders.serializers import OrderCreateSerializer, OrderSerializer
 
-BAD_REQUEST = problem_response(
-    "Bad Request", 400, "validation-error", "One or more fields are invalid."
-)
 ORDER_EXAMPLE = {
     "id": "3f1e2d4c-5b6a-4789-8abc-def012345678",
     "user_id": "u-1",
@@ -48,13 +51,8 @@ class OrderListCreateView(CallerAPIView):
                 description="Created, status NEW. `Location` names the order; poll it for "
                 "FINISHED or CANCELLED.",
             ),
-            400: BAD_REQUEST,
-            422: problem_response(
-                "Unprocessable Content",
-                422,
-                "idempotency-key-reused",
-                "This Idempotency-Key was already used with a different request.",
-            ),
+            400: BAD_REQUEST_RESPONSE,
+            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
         },
         examples=[
             OpenApiExample(
@@ -97,7 +95,7 @@ class OrderListCreateView(CallerAPIView):
             OpenApiParameter("limit", int, description=f"Page size, 1-{MAX_LIMIT} (50)."),
             OpenApiParameter("cursor", str, description="From the previous page's Link."),
         ],
-        responses={200: OrderSerializer(many=True), 400: BAD_REQUEST},
+        responses={200: OrderSerializer(many=True), 400: BAD_REQUEST_RESPONSE},
         examples=[
             OpenApiExample("orders", value=[CANCELLED_EXAMPLE, ORDER_EXAMPLE], response_only=True)
         ],
@@ -122,7 +120,7 @@ class OrderDetailView(CallerAPIView):
         parameters=[USER_ID_PARAMETER],
         responses={
             200: OrderSerializer,
-            400: BAD_REQUEST,
+            400: BAD_REQUEST_RESPONSE,
             404: problem_response("Not Found", 404, "order-not-found", "No order 3f1e2d4c-..."),
         },
         examples=[OpenApiExample("cancelled", value=CANCELLED_EXAMPLE, response_only=True)],

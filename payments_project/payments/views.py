@@ -2,7 +2,13 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from common.api.schema import IDEMPOTENCY_KEY_PARAMETER, USER_ID_PARAMETER, problem_response
+from common.api.schema import (
+    BAD_REQUEST_RESPONSE,
+    IDEMPOTENCY_KEY_PARAMETER,
+    IDEMPOTENCY_KEY_REUSED_RESPONSE,
+    USER_ID_PARAMETER,
+    problem_response,
+)
 from common.api.views import CallerAPIView
 from common.idempotency.api import respond_idempotently
 from common.idempotency.services import StoredResponse
@@ -14,9 +20,6 @@ from payments_project.payments.serializers import (
     DepositSerializer,
 )
 
-BAD_REQUEST = problem_response(
-    "Bad Request", 400, "validation-error", "One or more fields are invalid."
-)
 NO_ACCOUNT = problem_response("Not Found", 404, "account-not-found", "User u-1 has no account.")
 BALANCE_EXAMPLE = OpenApiExample(
     "balance", value={"user_id": "u-1", "balance": "100.00"}, response_only=True
@@ -31,7 +34,7 @@ class AccountCreateView(CallerAPIView):
         request=AccountCreateSerializer,
         responses={
             201: AccountSerializer,
-            400: BAD_REQUEST,
+            400: BAD_REQUEST_RESPONSE,
             409: problem_response(
                 "Conflict", 409, "account-exists", "User u-1 already has an account."
             ),
@@ -64,14 +67,9 @@ class DepositView(CallerAPIView):
         request=DepositSerializer,
         responses={
             200: BalanceSerializer,
-            400: BAD_REQUEST,
+            400: BAD_REQUEST_RESPONSE,
             404: NO_ACCOUNT,
-            422: problem_response(
-                "Unprocessable Content",
-                422,
-                "idempotency-key-reused",
-                "This Idempotency-Key was already used with a different request.",
-            ),
+            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
         },
         examples=[
             OpenApiExample("deposit", value={"amount": "100.00"}, request_only=True),
@@ -97,7 +95,7 @@ class BalanceView(CallerAPIView):
         operation_id="account_balance",
         summary="The caller's balance",
         parameters=[USER_ID_PARAMETER],
-        responses={200: BalanceSerializer, 400: BAD_REQUEST, 404: NO_ACCOUNT},
+        responses={200: BalanceSerializer, 400: BAD_REQUEST_RESPONSE, 404: NO_ACCOUNT},
         examples=[BALANCE_EXAMPLE],
     )
     def get(self, request):
