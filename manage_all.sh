@@ -7,6 +7,7 @@
 #   ./manage_all.sh logs [NAME]        follow the logs (of one process)
 #   ./manage_all.sh start|stop|restart NAME
 #   ./manage_all.sh test [PYTEST ARGS] lint, then every test suite
+#   ./manage_all.sh chaos [--minutes N] the fault-injection suite (docs/reliability.md)
 #
 # Configuration: the environment, then .env (ENV_FILE names another; created from
 # .env.example on first `up`). Runtime state lives under var/ (VAR_DIR names another):
@@ -268,6 +269,8 @@ pid_of() {
   [[ -f "$pidfile" ]] || return 1
   read -r pid started < "$pidfile" || return 1
   [[ -n "$pid" && -n "$started" && "$(start_time_of "$pid")" == "$started" ]] || return 1
+  # A killed process its parent has not reaped yet (a zombie) runs no more.
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
   echo "$pid"
 }
 
@@ -485,12 +488,30 @@ cmd_test() {
     if (( status == 5 && $# > 0 )); then continue; fi
     (( status == 0 )) || failed+=("${suite%%:*} tests")
   done
+  # The short chaos run: every fault scenario once or twice (a few minutes). Not with
+  # pytest arguments, which select tests.
+  if (( $# == 0 )); then
+    say "chaos: short run"
+    run_chaos || failed+=("chaos")
+  fi
   if ((${#failed[@]})); then
     printf 'FAILED: %s\n' "${failed[*]}" >&2
     return 1
   fi
   say "all checks passed"
 }
+
+# Stops and restarts the machine's RabbitMQ and PostgreSQL among other faults: run it where
+# nothing else uses them (tests/chaos/faults.py).
+cmd_chaos() {
+  ensure_venv
+  load_env without-backends
+  check_postgres
+  check_rabbitmq
+  run_chaos "$@"
+}
+
+run_chaos() { DJANGO_SETTINGS_MODULE=tests.settings "$PY" -m tests.chaos "$@"; }
 
 main() {
   local command="${1:-}"; shift || true
@@ -502,7 +523,8 @@ main() {
     start|stop) [[ $# -eq 1 ]] || die "usage: $0 $command NAME"; load_env; "${command}_process" "$1" ;;
     restart) [[ $# -eq 1 ]] || die "usage: $0 restart NAME"; load_env; stop_process "$1"; start_process "$1" ;;
     test) cmd_test "$@" ;;
-    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
+    chaos) cmd_chaos "$@" ;;
+    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
   esac
 }
 

@@ -1,0 +1,337 @@
+"""The faults: crashes, pauses and outages of the stack's processes, RabbitMQ and PostgreSQL,
+and messages nobody should have sent. Each `inject_*` injects one fault and undoes it the way
+production would (a supervisor restarts what died, an operator starts what was stopped);
+`heal` then makes sure everything runs again, whatever a fault left behind.
+
+RabbitMQ and PostgreSQL are the machine's own servers: the suite stops, pauses and restarts
+them, so it needs to run as a user allowed to (root on the CI machines), and nothing else
+should use them meanwhile.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from kombu import Connection, Producer
+
+from tests.stack import REPO_ROOT, Stack
+
+WEB = ["orders", "payments", "gateway"]
+WORKERS = ["orders-worker", "payments-worker"]
+BEATS = ["orders-beat", "payments-beat"]
+PROCESSES = [*WEB, *WORKERS, *BEATS, "flower"]
+# Who consumes each logical queue: the inbox a message on it lands in.
+CONSUMER_OF_QUEUE = {"orders": "payments", "payment_status": "orders"}
+BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def run(*command: str, timeout: float = 120) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)}: {result.stdout} {result.stderr}".strip())
+    return result.stdout
+
+
+class Faults:
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.run_dir = Path(stack.env["VAR_DIR"]) / "run"
+        # Poison injected on purpose, by the inbox it must be parked in.
+        self.poison: dict[str, set[str]] = {"orders": set(), "payments": set()}
+        self.extra_beats: list[subprocess.Popen] = []
+        # Asked once, while RabbitMQ answers: rabbitmqctl hangs while it is paused.
+        self.rabbitmq_pid = rabbitmq_pid()
+
+    # --- the stack's processes -----------------------------------------------------------
+
+    def pid(self, name: str) -> int | None:
+        """The running process `name` (its group leader; manage_all starts each in its own
+        process group), or None."""
+        try:
+            pid = int((self.run_dir / f"{name}.pid").read_text().split()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
+    def children(self, name: str) -> list[int]:
+        pid = self.pid(name)
+        if pid is None:
+            return []
+        try:
+            return [
+                int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            ]
+        except OSError:
+            return []
+
+    def kill(self, name: str, *, main_first: bool = False) -> None:
+        """kill -9 the process and what it started, as a crash of its container would."""
+        pid = self.pid(name)
+        if pid is None:
+            return
+        if main_first:
+            # The main process dies alone first: its children are caught mid-work.
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        _signal_group(pid, signal.SIGKILL)
+        _wait_gone(pid)
+
+    def start(self, name: str) -> None:
+        result = self.stack.manage_all("start", name)
+        if result.returncode != 0:
+            raise RuntimeError(f"starting {name}: {result.stdout} {result.stderr}")
+
+    def signal_group(self, name: str, signum: int) -> None:
+        if (pid := self.pid(name)) is not None:
+            _signal_group(pid, signum)
+
+    # --- injections: each returns what it did, for the report ----------------------------
+
+    def inject_worker_kill(self, cycle: int) -> str:
+        name = WORKERS[cycle % len(WORKERS)]
+        self.kill(name, main_first=True)
+        time.sleep(1)
+        self.start(name)
+        return f"kill -9 {name} main process"
+
+    def inject_pool_child_kill(self, cycle: int) -> str:
+        name = WORKERS[cycle % len(WORKERS)]
+        children = self.children(name)
+        if not children:
+            return f"{name} had no pool child"
+        os.kill(children[cycle % len(children)], signal.SIGKILL)
+        return f"kill -9 a pool child of {name}"
+
+    def inject_beat_kill(self, cycle: int) -> str:
+        name = BEATS[cycle % len(BEATS)]
+        self.kill(name)
+        time.sleep(1)
+        self.start(name)
+        return f"kill -9 {name}"
+
+    def inject_second_beats(self, seconds: float) -> str:
+        """A second beat for each service, as after a botched deploy, for a while."""
+        for name in BEATS:
+            service = name.split("-")[0]
+            schedule = Path(self.stack.env["VAR_DIR"]) / f"extra-{name}-{uuid.uuid4().hex[:6]}"
+            self.extra_beats.append(
+                subprocess.Popen(  # noqa: S603
+                    [
+                        str(REPO_ROOT / ".venv/bin/celery"),
+                        "-A",
+                        f"{service}_project",
+                        "beat",
+                        "--schedule",
+                        str(schedule),
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env={
+                        **self.stack.env,
+                        "DJANGO_SETTINGS_MODULE": f"{service}_project.settings.production",
+                    },
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        time.sleep(seconds)
+        self.stop_extra_beats()
+        return "a second beat of each service"
+
+    def stop_extra_beats(self) -> None:
+        for beat in self.extra_beats:
+            beat.kill()
+            beat.wait()
+        self.extra_beats.clear()
+
+    def inject_web_kill(self, cycle: int) -> str:
+        name = WEB[cycle % len(WEB)]
+        self.kill(name)
+        time.sleep(1)
+        self.start(name)
+        return f"kill -9 {name} (gunicorn)"
+
+    def inject_rabbitmq_stop(self) -> str:
+        run("rabbitmqctl", "-q", "stop_app")
+        time.sleep(3)
+        run("rabbitmqctl", "-q", "start_app")
+        return "rabbitmqctl stop_app; 3 s; start_app"
+
+    def inject_rabbitmq_close_connections(self) -> str:
+        run("rabbitmqctl", "-q", "close_all_connections", "chaos: connections closed")
+        return "rabbitmqctl close_all_connections"
+
+    def inject_postgres_restart(self) -> str:
+        run(
+            "pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "restart",
+            "-m", "immediate",
+        )  # fmt: skip
+        return "PostgreSQL restarted in immediate mode"
+
+    def inject_postgres_terminate(self) -> str:
+        with psycopg.connect(_server_url("postgres"), autocommit=True) as connection:
+            killed = connection.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+                [list(self.stack.databases.values())],
+            ).fetchone()[0]
+        return f"pg_terminate_backend of {killed} connections"
+
+    def inject_worker_pause(self, cycle: int, seconds: float = 4) -> str:
+        name = WORKERS[cycle % len(WORKERS)]
+        self.signal_group(name, signal.SIGSTOP)
+        time.sleep(seconds)
+        self.signal_group(name, signal.SIGCONT)
+        return f"SIGSTOP {name} {seconds:g} s, SIGCONT"
+
+    def inject_rabbitmq_pause(self, seconds: float = 4) -> str:
+        os.kill(self.rabbitmq_pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(self.rabbitmq_pid, signal.SIGCONT)
+        return f"SIGSTOP RabbitMQ {seconds:g} s, SIGCONT"
+
+    def inject_duplicates(self, count: int = 10) -> str:
+        """Copies of messages already sent: the same id again (a redelivery) and the same
+        content under a new id (a replay by a confused tool)."""
+        published = 0
+        for service in ("orders", "payments"):
+            for row in self._sent_outbox_rows(service, count):
+                envelope = _envelope_of(*row)
+                self._publish(row[3], json.dumps(envelope).encode(), envelope["id"])
+                copy = {**envelope, "id": str(uuid.uuid4())}
+                self._publish(row[3], json.dumps(copy).encode(), copy["id"])
+                published += 2
+        return f"{published} duplicated or replayed messages"
+
+    def inject_poison(self) -> str:
+        """On each queue: bytes that are no envelope, and an envelope whose payload fails
+        validation. Both must be parked as failed in the consumer's inbox."""
+        bad_payloads = {
+            "orders": ("order.created", {"order_id": "not-a-uuid", "amount": "-1"}),
+            "payment_status": ("payment.result", {"order_id": "x", "status": "maybe"}),
+        }
+        for queue, (message_type, payload) in bad_payloads.items():
+            garbage_id = f"chaos-poison-{uuid.uuid4()}"
+            self._publish(queue, b"\xff\xfe not json at all", garbage_id)
+            invalid_id = f"chaos-poison-{uuid.uuid4()}"
+            body = {"id": invalid_id, "type": message_type, "version": 1, "payload": payload}
+            self._publish(queue, json.dumps(body).encode(), invalid_id)
+            self.poison[CONSUMER_OF_QUEUE[queue]] |= {garbage_id, invalid_id}
+        return "2 poison messages on each queue"
+
+    def _sent_outbox_rows(self, service: str, count: int) -> list[tuple]:
+        with psycopg.connect(self.stack.env[f"{service.upper()}_DATABASE_URL"]) as connection:
+            return connection.execute(
+                "SELECT id, type, version, destination, payload, headers, created_at"
+                " FROM messaging_outboxmessage WHERE status = 'sent'"
+                " ORDER BY random() LIMIT %s",
+                [count],
+            ).fetchall()
+
+    def _publish(self, queue: str, body: bytes, message_id: str) -> None:
+        with Connection(BROKER_URL) as connection:
+            Producer(connection.default_channel).publish(
+                body,
+                routing_key=self.stack.env["MESSAGING_QUEUE_PREFIX"] + queue,
+                exchange="",
+                message_id=message_id,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+            )
+
+    # --- healing -------------------------------------------------------------------------
+
+    def heal(self, *, timeout: float = 120) -> None:
+        """Undo whatever any fault may have left: paused processes continued, RabbitMQ's
+        app and PostgreSQL started, extra beats stopped, dead processes started; then wait
+        until every process answers."""
+        os.kill(self.rabbitmq_pid, signal.SIGCONT)
+        for name in PROCESSES:
+            self.signal_group(name, signal.SIGCONT)
+        self.stop_extra_beats()
+        run("rabbitmqctl", "-q", "start_app")
+        run("rabbitmqctl", "-q", "await_startup")
+        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode != 0:  # noqa: S607
+            run("pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "start")
+        wait_for_postgres()
+        for name in PROCESSES:
+            if self.pid(name) is None:
+                self.start(name)
+        deadline = time.monotonic() + timeout
+        while (status := self.stack.manage_all("status")).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stack did not heal in {timeout:g} s:\n{status.stdout}")
+            time.sleep(1)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
+
+
+def _wait_gone(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # A killed child stays a zombie until its parent (manage_all's shell is gone, so
+        # init) reaps it; a zombie holds nothing.
+        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return
+        time.sleep(0.05)
+
+
+def _envelope_of(message_id, message_type, version, destination, payload, headers, created_at):
+    created: datetime = created_at
+    return {
+        "id": str(message_id),
+        "type": message_type,
+        "version": version,
+        "source": "chaos-replay",
+        "occurred_at": created.isoformat(),
+        "headers": headers,
+        "payload": payload,
+    }
+
+
+def rabbitmq_pid() -> int:
+    return int(run("rabbitmqctl", "-q", "eval", "os:getpid().").strip().strip('"'))
+
+
+def postgres_cluster() -> list[str]:
+    """The local cluster's version and name, as pg_ctlcluster wants them."""
+    version, name = run("pg_lsclusters", "--no-header").split()[:2]
+    return [version, name]
+
+
+def _server_url(database: str) -> str:
+    from tests.stack import SERVER
+
+    return f"{SERVER}/{database}"
+
+
+def wait_for_postgres(timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(_server_url("postgres"), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

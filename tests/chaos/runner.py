@@ -1,0 +1,242 @@
+"""One chaos run: a stack of its own, the workload, each scenario's faults, healing,
+settling, and the invariants checked after every scenario over everything so far."""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from tests.chaos import invariants
+from tests.chaos.faults import Faults
+from tests.chaos.workload import Stats, Workload
+from tests.stack import Stack
+
+# name -> (inject(faults, cycle, seconds) -> description, cycles in the short run)
+Scenario = tuple[Callable[[Faults, int, float], str], int]
+SCENARIOS: dict[str, Scenario] = {
+    "worker-kill": (lambda f, cycle, _: f.inject_worker_kill(cycle), 2),
+    "pool-child-kill": (lambda f, cycle, _: f.inject_pool_child_kill(cycle), 2),
+    "beat-kill": (lambda f, cycle, _: f.inject_beat_kill(cycle), 2),
+    "two-beats": (lambda f, _, seconds: f.inject_second_beats(seconds), 1),
+    "web-kill": (lambda f, cycle, _: f.inject_web_kill(cycle), 3),
+    "rabbitmq-stop": (lambda f, *_: f.inject_rabbitmq_stop(), 1),
+    "rabbitmq-close-connections": (lambda f, *_: f.inject_rabbitmq_close_connections(), 2),
+    "postgres-restart": (lambda f, *_: f.inject_postgres_restart(), 1),
+    "postgres-terminate": (lambda f, *_: f.inject_postgres_terminate(), 2),
+    "worker-pause": (lambda f, cycle, _: f.inject_worker_pause(cycle), 2),
+    "rabbitmq-pause": (lambda f, *_: f.inject_rabbitmq_pause(), 1),
+    "duplicates": (lambda f, *_: f.inject_duplicates(), 2),
+    "poison": (lambda f, *_: f.inject_poison(), 1),
+}
+SHORT_SCENARIO_SECONDS = 10.0
+# A soak gives each scenario a fault about this often.
+SOAK_FAULT_INTERVAL = 10.0
+SETTLE_TIMEOUT = 60.0
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    seconds: float
+    faults: list[str]
+    stats: Stats
+    final_states: Counter
+    settled_in: float
+    violations: dict[str, list[str]]
+    balance_samples: int
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.violations.values())
+
+
+class BalanceSampler(threading.Thread):
+    """I2 during the faults: samples the balances twice a second (when PostgreSQL answers)."""
+
+    def __init__(self, payments_url: str):
+        super().__init__(daemon=True)
+        self.payments_url = payments_url
+        self.violations: list[str] = []
+        self.samples = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            try:
+                self.violations += invariants.sample_balances(self.payments_url)
+                self.samples += 1
+            except psycopg.Error:
+                pass  # PostgreSQL is down: that is one of the faults
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def run_scenarios(stack: Stack, names: list[str], minutes: float) -> list[ScenarioResult]:
+    workload = Workload(stack.gateway_url)
+    workload.open_accounts()
+    faults = Faults(stack)
+    sampler = BalanceSampler(stack.env["PAYMENTS_DATABASE_URL"])
+    sampler.start()
+    results = []
+    try:
+        for name in names:
+            _, short_cycles = SCENARIOS[name]
+            if minutes:
+                seconds = minutes * 60 / len(names)
+                cycles = max(short_cycles, int(seconds // SOAK_FAULT_INTERVAL))
+            else:
+                seconds, cycles = SHORT_SCENARIO_SECONDS, short_cycles
+            result = run_scenario(stack, workload, faults, sampler, name, seconds, cycles)
+            print(format_result(result), flush=True)  # noqa: T201 - the report
+            results.append(result)
+    finally:
+        sampler.stop()
+    return results
+
+
+def run_scenario(
+    stack: Stack,
+    workload: Workload,
+    faults: Faults,
+    sampler: BalanceSampler,
+    name: str,
+    seconds: float,
+    cycles: int,
+) -> ScenarioResult:
+    inject, _ = SCENARIOS[name]
+    injected: list[str] = []
+    errors: list[BaseException] = []
+
+    def inject_faults() -> None:
+        # Evenly spread over the scenario, while the workload runs.
+        gap = seconds / (cycles + 1)
+        started = time.monotonic()
+        for cycle in range(cycles):
+            time.sleep(max(0.0, started + gap * (cycle + 1) - time.monotonic()))
+            try:
+                injected.append(inject(faults, cycle, gap / 2))
+            except Exception as exc:  # reported, and the run fails
+                errors.append(exc)
+                return
+
+    injector = threading.Thread(target=inject_faults, daemon=True)
+    injector.start()
+    workload.run_for(seconds, name)
+    injector.join()
+    if errors:
+        raise RuntimeError(f"{name}: injecting the fault failed: {errors[0]}") from errors[0]
+
+    faults.heal()
+    healed_at = time.monotonic()
+    workload.settle_unresolved(timeout=SETTLE_TIMEOUT)
+    snapshot = wait_until_settled(stack, workload, healed_at + SETTLE_TIMEOUT)
+    settled_in = time.monotonic() - healed_at
+    mine = [op for op in workload.operations if op.scenario == name]
+    replay_problems = workload.replay_all(mine)
+    snapshot = invariants.load_snapshot(stack_databases(stack))
+    violations = invariants.check_all(
+        snapshot,
+        workload.operations,
+        sampled=sampler.violations,
+        replay_problems=replay_problems,
+        poison=faults.poison,
+    )
+    final_states = Counter(
+        _state(snapshot.orders.get(op.response["id"]))
+        for op in mine
+        if op.kind == "order" and op.acknowledged
+    )
+    return ScenarioResult(
+        name=name,
+        seconds=seconds,
+        faults=injected,
+        stats=workload.stats[name],
+        final_states=final_states,
+        settled_in=settled_in,
+        violations=violations,
+        balance_samples=sampler.samples,
+    )
+
+
+def _state(order: invariants.OrderRow | None) -> str:
+    if order is None:
+        return "missing"
+    return f"{order.status} {order.reason}".strip()
+
+
+def stack_databases(stack: Stack) -> dict[str, str]:
+    return {
+        service: stack.env[f"{service.upper()}_DATABASE_URL"] for service in invariants.SERVICES
+    }
+
+
+def wait_until_settled(stack: Stack, workload: Workload, deadline: float) -> invariants.Snapshot:
+    """Until every acknowledged order is terminal and nothing waits in an outbox or inbox
+    (or the deadline: the checks then report what did not settle)."""
+    while True:
+        snapshot = invariants.load_snapshot(stack_databases(stack))
+        waiting = any(
+            m.outbox_pending or m.inbox_pending for m in snapshot.messages.values()
+        ) or invariants.check_orders_settled(snapshot, workload.operations)
+        if not waiting or time.monotonic() > deadline:
+            return snapshot
+        time.sleep(0.25)
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(counter.items())) or "-"
+
+
+def format_result(result: ScenarioResult) -> str:
+    stats = result.stats
+    rows = [
+        ("faults injected", "; ".join(result.faults) or "-"),
+        ("operations", _counts(stats.operations)),
+        ("acknowledged", _counts(stats.acknowledged)),
+        ("refused (4xx)", _counts(stats.refused)),
+        ("client retries", f"{stats.retries} ({_counts(stats.failures)})"),
+        ("answers replayed", str(stats.replayed)),
+        ("final order states", _counts(result.final_states)),
+        ("settled after healing", f"{result.settled_in:.1f} s"),
+        ("balance samples so far", str(result.balance_samples)),
+    ]
+    rows += [
+        (name, "ok" if not problems else f"VIOLATED ({len(problems)}): {problems[0]}")
+        for name, problems in result.violations.items()
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"\n== {result.name} ({result.seconds:.0f} s)"]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    return "\n".join(lines)
+
+
+def format_summary(results: list[ScenarioResult]) -> str:
+    """One markdown table, a row per scenario (docs/reliability.md keeps the last soak's)."""
+    names = list(results[0].violations) if results else []
+    header = ["scenario", "faults", "ops", "acked", "retries", "FINISHED", "CANCELLED", "settled"]
+    lines = [
+        "| " + " | ".join(header + [name.split()[0] for name in names]) + " |",
+        "|" + "---|" * (len(header) + len(names)),
+    ]
+    for result in results:
+        states = result.final_states
+        cells = [
+            result.name,
+            str(len(result.faults)),
+            str(sum(result.stats.operations.values())),
+            str(sum(result.stats.acknowledged.values())),
+            str(result.stats.retries),
+            str(states["FINISHED"]),
+            str(sum(v for k, v in states.items() if k.startswith("CANCELLED"))),
+            f"{result.settled_in:.1f} s",
+        ] + ["ok" if not result.violations[name] else "FAIL" for name in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
