@@ -9,9 +9,11 @@ the size limit, an unexpected exception), so no client ever receives an HTML err
 """
 
 import logging
+import sys
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -25,6 +27,18 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 # Problem codes are DRF's default codes in kebab case; these two read better renamed.
 _RENAMED_CODES = {"invalid": "validation-error", "parse_error": "malformed-request"}
+
+# The database went away under the request (a restart, a failover, a killed connection) or
+# gave up on it (a deadlock, a serialization failure). Not a bug, and the client can retry:
+# a 503, not a 500. The transaction was rolled back; only a connection lost during COMMIT
+# leaves the outcome unknown, which a retry with the same Idempotency-Key settles (it gets
+# the stored response if the commit went through).
+DATABASE_OUTAGES = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = {
+    "code": "database-unavailable",
+    "title": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+    "detail": "The database is unavailable. Retry shortly, with the same Idempotency-Key.",
+}
 
 
 def problem(
@@ -95,6 +109,11 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response:
         body = _drf_problem(exc, instance)
         if getattr(exc, "wait", None):
             headers["Retry-After"] = str(int(exc.wait))
+    elif isinstance(exc, DATABASE_OUTAGES):
+        logger.warning("Database unavailable for %s: %s", instance, exc)
+        status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        body = problem(status_code=status_code, instance=instance, **DATABASE_UNAVAILABLE)
+        headers["Retry-After"] = "1"
     else:
         # A bug, not the client's fault: log it with the traceback, answer in the same shape.
         logger.error("Unhandled exception in %s", instance, exc_info=exc)
@@ -141,6 +160,17 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Django calls this inside its exception handling: sys.exception() is what went wrong
+    # outside the DRF views (a middleware, say).
+    if isinstance(exc := sys.exception(), DATABASE_OUTAGES):
+        logger.warning("Database unavailable for %s: %s", request.path, exc)
+        response = JsonResponse(
+            problem(status_code=503, instance=request.path, **DATABASE_UNAVAILABLE),
+            status=503,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+        response["Retry-After"] = "1"
+        return response
     return problem_json_response(
         request, 500, "server-error", "The server failed to handle the request; it is logged."
     )

@@ -3,6 +3,7 @@
 import json
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 from rest_framework.request import Request
 
@@ -28,3 +29,31 @@ def test_django_level_500_is_json():
     assert response.status_code == 500
     assert response["Content-Type"] == PROBLEM_CONTENT_TYPE
     assert json.loads(response.content)["status"] == 500
+
+
+def test_a_lost_database_is_a_retryable_503_not_a_500(caplog):
+    request = Request(RequestFactory().post("/accounts/deposit"))
+
+    with caplog.at_level(logging.WARNING):
+        response = problem_exception_handler(
+            OperationalError("server closed the connection unexpectedly"), {"request": request}
+        )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.data["type"] == "urn:problem:database-unavailable"
+    assert "server closed" in caplog.text
+    assert "Traceback" not in caplog.text  # an outage, not a bug
+
+
+def test_a_lost_database_outside_a_view_is_a_503_too():
+    request = RequestFactory().get("/accounts/balance")
+    try:
+        raise InterfaceError("connection already closed")
+    except InterfaceError:
+        # As Django calls handler500: inside the handling of the exception.
+        response = server_error(request)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert json.loads(response.content)["type"] == "urn:problem:database-unavailable"
