@@ -19,6 +19,7 @@ SERVER = os.environ.get("ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:54
     "/", 1
 )[0]
 QUEUES = ["orders", "payment_status", "orders.tasks", "payments.tasks"]
+TEST_PROCESS_VARIABLES = {"DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "DJANGO_CONN_MAX_AGE"}
 
 
 @dataclass
@@ -75,7 +76,12 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     run_id = os.environ["TEST_RUN_ID"]
     ports = dict(zip(["orders", "payments", "gateway", "flower"], free_ports(4), strict=True))
     databases = {service: f"e2e_{run_id}_{service}" for service in ("orders", "payments")}
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"} | {
+    # The stack runs as deployed: not with the settings the test process gave itself
+    # (a test secret, a connection per request; see common/settings/test_environment.py).
+    inherited = {
+        key: value for key, value in os.environ.items() if key not in TEST_PROCESS_VARIABLES
+    }
+    env = inherited | {
         "VAR_DIR": str(var_dir),
         "ENV_FILE": str(var_dir / ".env"),
         "STACK_NAME": f"e2e-{run_id}",
