@@ -25,7 +25,12 @@ class MessagingSettings:
     # Exponential backoff between attempts: BASE * 2**(attempt-1), capped, with jitter.
     BACKOFF_BASE_SECONDS: float = 1.0
     BACKOFF_MAX_SECONDS: float = 300.0
-    # Beat's safety sweep of outbox and inbox (wake-ups after commit do the fast path).
+    # The fast path: an event is published by the process that committed it, right after
+    # the commit; a received message is handled by the consumer right after it is stored.
+    # Off, both wait for beat's sweep (or a wake-up from the admin).
+    PUBLISH_AFTER_COMMIT: bool = True
+    HANDLE_ON_RECEIPT: bool = True
+    # Beat's safety sweep of outbox and inbox: whatever the fast path did not do.
     SWEEP_INTERVAL_SECONDS: float = 1.0
     # Unacknowledged messages the consumer may hold (AMQP basic.qos prefetch_count).
     PREFETCH_COUNT: int = 100

@@ -56,12 +56,23 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
 
 def handle_one(row_id: int) -> bool | None:
     """Claim and handle one inbox row: True done, False failed attempt, None not claimed."""
+    return _claim_and_handle(id=row_id)
+
+
+def handle_received(message_id: str) -> bool | None:
+    """The fast path: the consumer handles a message it has just stored, at once, instead
+    of waking a drain task. The same claim and transaction as the drain; a message another
+    drain holds is left to it, and one that fails is retried by the drain as usual."""
+    return _claim_and_handle(message_id=message_id)
+
+
+def _claim_and_handle(**row) -> bool | None:
     conf = messaging_settings()
     with transaction.atomic():
         row = (
             InboxMessage.objects.select_for_update(skip_locked=True)
             .filter(
-                id=row_id,
+                **row,
                 status=InboxMessage.Status.PENDING,
                 # Checked again here: another drain may have failed it and set a backoff
                 # since this drain read its candidates.

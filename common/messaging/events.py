@@ -8,6 +8,7 @@ from django.db import transaction
 
 from common.messaging.conf import messaging_settings
 from common.messaging.models import OutboxMessage
+from common.messaging.relay import publish_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ def record_event(
 ) -> OutboxMessage:
     """Add an event to the outbox, in the caller's transaction.
 
-    It commits or rolls back with the business rows; after commit the relay is woken so the
-    event goes out at once instead of at the next sweep.
+    It commits or rolls back with the business rows; right after commit it is published
+    from this process (relay.publish_after_commit) instead of at the next sweep.
     """
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransaction(
@@ -58,8 +59,19 @@ def record_event(
     message = OutboxMessage.objects.create(
         type=type, version=version, destination=destination, payload=payload, headers=headers
     )
-    transaction.on_commit(wake_relay)
+    if conf.PUBLISH_AFTER_COMMIT:
+        transaction.on_commit(PublishAfterCommit(message.id))
     return message
+
+
+@dataclass(frozen=True)
+class PublishAfterCommit:
+    """The on-commit callback of one recorded event (a class: tests can see what it is)."""
+
+    message_id: Any
+
+    def __call__(self) -> None:
+        publish_after_commit([self.message_id])
 
 
 def wake_relay() -> None:

@@ -30,13 +30,14 @@ from common.messaging.retries import ERROR_LIMIT
 logger = logging.getLogger(__name__)
 
 
-def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) -> bool:
-    """Store one received message; True when it is new and pending (the drain should run)."""
+def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) -> str | None:
+    """Store one received message; its id when it is new and pending (to be handled),
+    None when it was a duplicate or has been parked."""
     try:
         envelope = parse_body(body, message_id_property=message_id_property)
     except MalformedMessage as exc:
         park_malformed(body, message_id_property, queue, str(exc))
-        return False
+        return None
     handled = envelope.type in messaging_settings().HANDLERS
     if not handled:
         logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
@@ -48,8 +49,8 @@ def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) 
     except DataError as exc:
         # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
         park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
-        return False
-    return inserted and handled
+        return None
+    return envelope.id if inserted and handled else None
 
 
 def _insert(envelope: Envelope, queue: str, handled: bool) -> bool:

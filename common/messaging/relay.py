@@ -44,7 +44,44 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
     return published
 
 
-def _publish_rows(rows: list[OutboxMessage], conf: MessagingSettings) -> tuple[list, bool]:
+# The fast path waits this long at most for a confirm: it runs in a web request or a
+# consumer, and what it cannot publish now the sweep publishes within a second anyway.
+AFTER_COMMIT_CONFIRM_TIMEOUT_SECONDS = 2.0
+
+
+def publish_after_commit(ids: list) -> None:
+    """The fast path, called right after the transaction that recorded these rows
+    committed, in the process that committed it: publish them now, instead of waking a
+    relay task (a Celery task per event costs more than the publish itself).
+
+    The same claim as the relay (FOR UPDATE SKIP LOCKED: a row a sweeping relay holds is
+    left to it) and the same confirm rule. It never raises: the caller's transaction has
+    committed, and whatever is not published here is published by the next sweep.
+    """
+    conf = messaging_settings()
+    try:
+        with transaction.atomic():
+            rows = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True).filter(
+                    id__in=ids, status=OutboxMessage.Status.PENDING
+                )
+            )
+            if rows:
+                sent, _ = _publish_rows(
+                    rows,
+                    conf,
+                    confirm_timeout=min(
+                        conf.CONFIRM_TIMEOUT_SECONDS, AFTER_COMMIT_CONFIRM_TIMEOUT_SECONDS
+                    ),
+                )
+                mark_sent(sent)
+    except Exception as exc:
+        logger.warning("Publishing after commit failed (the sweep will): %s", exc)
+
+
+def _publish_rows(
+    rows: list[OutboxMessage], conf: MessagingSettings, *, confirm_timeout: float | None = None
+) -> tuple[list, bool]:
     """Publish the claimed rows as one confirmed batch; returns (confirmed ids, outage)."""
     outcome = publisher.publish_batch(
         [
@@ -57,7 +94,7 @@ def _publish_rows(rows: list[OutboxMessage], conf: MessagingSettings) -> tuple[l
             )
             for row in rows
         ],
-        confirm_timeout=conf.CONFIRM_TIMEOUT_SECONDS,
+        confirm_timeout=confirm_timeout or conf.CONFIRM_TIMEOUT_SECONDS,
     )
     for row in rows:
         if (reason := outcome.rejected.get(str(row.id))) is not None:

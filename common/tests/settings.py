@@ -32,6 +32,10 @@ MESSAGING = {
         "sample.poison": "common.tests.sampleapp.handlers.always_fail",
     },
     "MAX_ATTEMPTS": 3,
+    # The tests drive the relay and the drain themselves; the fast path has tests of its
+    # own that turn it on (common/tests/test_fast_path.py).
+    "PUBLISH_AFTER_COMMIT": False,
+    "HANDLE_ON_RECEIPT": False,
     "BACKOFF_BASE_SECONDS": 0.05,
     "BACKOFF_MAX_SECONDS": 0.2,
     "SWEEP_INTERVAL_SECONDS": 0.5,

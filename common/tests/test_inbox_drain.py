@@ -95,7 +95,7 @@ def test_garbage_bytes_are_acked_and_parked_and_the_consumer_goes_on(samples_que
 )  # fmt: skip
 def test_malformed_messages_are_parked_once_with_the_reason(body, reason):
     for _ in range(2):  # a redelivery of the same bad message is not parked twice
-        assert store_incoming(body=body, message_id_property=None, queue="q") is False
+        assert store_incoming(body=body, message_id_property=None, queue="q") is None
 
     parked = InboxMessage.objects.get()
     assert parked.status == "failed"
@@ -172,7 +172,7 @@ def test_a_message_not_yet_due_is_not_taken():
 @pytest.mark.django_db
 def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(settings):
     body = envelope(9, message_id="later", type="sample.future")
-    assert store_incoming(body=body, message_id_property="later", queue="q") is False
+    assert store_incoming(body=body, message_id_property="later", queue="q") is None
     parked = InboxMessage.objects.get()
     assert (parked.status, parked.type, parked.payload) == ("failed", "sample.future", {"value": 9})
     assert "no handler" in parked.last_error

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from common.messaging.events import PublishAfterCommit
 from common.messaging.models import OutboxMessage
 from common.testing.fixtures import CallerClient
 from orders_project.orders.models import Order
@@ -35,7 +36,7 @@ def test_placing_an_order_creates_it_new_with_its_event(caller, django_capture_o
     assert event.payload["amount"] == "30.00"
     assert event.payload["user_id"] == caller.user_id
     assert event.headers == {"request_id": "req-42"}
-    assert [c.__name__ for c in callbacks] == ["wake_relay"]  # published right after commit
+    assert callbacks == [PublishAfterCommit(event.id)]  # published right after commit
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,91 @@
+"""The fast path (MESSAGING PUBLISH_AFTER_COMMIT and HANDLE_ON_RECEIPT, on by default):
+an event leaves right after its commit from the process that committed it, and a received
+message is handled as soon as it is stored; whatever fails there is left, untouched or
+with its attempt recorded, to the sweeps. The other tests of this package drive the relay
+and the drain themselves with the fast path off."""
+
+import json
+
+import pytest
+from django.db import transaction
+
+from common.messaging import relay
+from common.messaging.broker import BatchOutcome
+from common.messaging.events import PublishAfterCommit, record_event
+from common.messaging.models import InboxMessage, OutboxMessage
+from common.testing import broker
+from common.tests.sampleapp.models import Effect
+from common.tests.test_inbox_drain import consume_into_inbox, envelope
+
+
+@pytest.fixture
+def fast_path(settings):
+    settings.MESSAGING = {
+        **settings.MESSAGING,
+        "PUBLISH_AFTER_COMMIT": True,
+        "HANDLE_ON_RECEIPT": True,
+    }
+
+
+def record(value: int) -> OutboxMessage:
+    with transaction.atomic():
+        return record_event(type="sample.created", payload={"value": value})
+
+
+@pytest.mark.django_db
+def test_an_event_is_published_on_commit_only(fast_path, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        row = record_event(type="sample.created", payload={"value": 1})
+
+    assert callbacks == [PublishAfterCommit(row.id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_right_after_commit_the_committing_process_publishes_it(fast_path, samples_queue):
+    row = record(5)  # no relay task, no sweep: the commit's callback published it
+
+    row.refresh_from_db()
+    assert row.status == OutboxMessage.Status.SENT
+    [message] = broker.take_messages(samples_queue)
+    assert json.loads(message.body)["id"] == str(row.id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_down_the_commit_stands_and_the_sweep_publishes(
+    fast_path, monkeypatch, samples_queue
+):
+    monkeypatch.setattr(
+        relay.publisher, "publish_batch", lambda *a, **k: BatchOutcome(outage="broker down")
+    )
+    row = record(6)  # the callback fails quietly: the business change is committed
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (OutboxMessage.Status.PENDING, 0)
+    monkeypatch.undo()
+    assert relay.relay_outbox() == 1
+    assert len(broker.take_messages(samples_queue)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_received_message_is_handled_at_once_and_its_duplicates_never(fast_path, samples_queue):
+    for _ in range(3):
+        broker.publish_raw(samples_queue, envelope(7, message_id="m-7"), message_id="m-7")
+
+    assert consume_into_inbox(samples_queue) == 3  # no drain run at all
+
+    assert InboxMessage.objects.get().status == InboxMessage.Status.DONE
+    assert list(Effect.objects.values_list("message_id", "value")) == [("m-7", 7)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_whose_handler_fails_on_receipt_is_left_to_the_drain(fast_path, samples_queue):
+    poison = envelope(0, message_id="p-1", type="sample.poison")
+    broker.publish_raw(samples_queue, poison, message_id="p-1")
+    broker.publish_raw(samples_queue, envelope(8, message_id="m-8"), message_id="m-8")
+
+    assert consume_into_inbox(samples_queue) == 2  # the failure did not stop the consumer
+
+    failed = InboxMessage.objects.get(message_id="p-1")
+    assert (failed.status, failed.attempts) == (InboxMessage.Status.PENDING, 1)
+    assert "poison message" in failed.last_error  # its write rolled back:
+    assert Effect.objects.get().message_id == "m-8"
