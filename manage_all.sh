@@ -8,6 +8,7 @@
 #   ./manage_all.sh start|stop|restart NAME
 #   ./manage_all.sh test [PYTEST ARGS] lint, then every test suite
 #   ./manage_all.sh chaos [--minutes N] the fault-injection suite (docs/reliability.md)
+#   ./manage_all.sh bench              the benchmark (docs/performance.md)
 #
 # Configuration: the environment, then .env (ENV_FILE names another; created from
 # .env.example on first `up`). Runtime state lives under var/ (VAR_DIR names another):
@@ -72,7 +73,7 @@ set_defaults() {
   export ORDERS_URL="http://127.0.0.1:$ORDERS_PORT" PAYMENTS_URL="http://127.0.0.1:$PAYMENTS_PORT"
   export BROKER_URL="${BROKER_URL:-$DEFAULT_BROKER_URL}"
   export DJANGO_STATIC_ROOT="${DJANGO_STATIC_ROOT:-$VAR_DIR/static}"
-  export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-2}"
+  export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-1}"
   # Flower reads its login from the environment, kept off the command line (`ps`).
   export FLOWER_BASIC_AUTH="${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-}"
   # Names this stack's Celery nodes, so two stacks on one machine stay apart.
@@ -513,6 +514,15 @@ cmd_chaos() {
 
 run_chaos() { DJANGO_SETTINGS_MODULE=tests.settings "$PY" -m tests.chaos "$@"; }
 
+# A stack of its own on free ports; results in bench/results/ (docs/performance.md).
+cmd_bench() {
+  ensure_venv
+  load_env without-backends
+  check_postgres
+  check_rabbitmq
+  DJANGO_SETTINGS_MODULE=tests.settings "$PY" -m bench "$@"
+}
+
 main() {
   local command="${1:-}"; shift || true
   case "$command" in
@@ -524,7 +534,8 @@ main() {
     restart) [[ $# -eq 1 ]] || die "usage: $0 restart NAME"; load_env; stop_process "$1"; start_process "$1" ;;
     test) cmd_test "$@" ;;
     chaos) cmd_chaos "$@" ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
+    bench) cmd_bench "$@" ;;
+    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; [[ -z "$command" || "$command" =~ ^(-h|--help|help)$ ]] ;;
   esac
 }
 

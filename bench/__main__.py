@@ -1,0 +1,58 @@
+"""`python -m bench [--seconds S] [--outbox-rows N] [--inbox-rows N]` (`./manage_all.sh bench`).
+
+Starts a stack of its own (as the end-to-end tests do), measures it (bench/run.py), stops
+it, prints the report and writes bench/results/<time>.json, .md and .png (and latest.*).
+See docs/performance.md."""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import django
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="manage_all.sh bench", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10, help="per measurement")
+    parser.add_argument("--outbox-rows", type=int, default=10_000, help="for the relay rate")
+    parser.add_argument("--inbox-rows", type=int, default=2_000, help="for the drain rate")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()
+    from bench import report
+    from bench.run import run_all
+    from tests.stack import start_stack, stop_stack
+
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = start_stack(var_dir)
+    try:
+        figures = run_all(
+            stack, seconds=args.seconds, outbox_rows=args.outbox_rows, inbox_rows=args.inbox_rows
+        )
+    finally:
+        stop_stack(stack)
+    shutil.rmtree(var_dir, ignore_errors=True)
+
+    RESULTS.mkdir(exist_ok=True)
+    stamp = figures["machine"]["date"].replace(":", "").replace("+0000", "Z")
+    text = report.markdown(figures)
+    figures["targets"] = report.targets(figures)
+    for name in (stamp, "latest"):
+        (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(text)
+    report.plot(figures, RESULTS / f"{stamp}.png")
+    shutil.copyfile(RESULTS / f"{stamp}.png", RESULTS / "latest.png")
+    print(text)  # noqa: T201 - the report
+    print(f"written: {RESULTS}/{stamp}.json, .md, .png")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The load generator, run in its own process (so its CPU is not the system's, and the
+system's is not its): asyncio with httpx, one connection per virtual client, kept alive.
+
+    python -m bench.loadgen closed  SPEC   # N clients, each sends its next request at once
+    python -m bench.loadgen open    SPEC   # requests started at a fixed rate, whatever answers
+    python -m bench.loadgen each    SPEC   # one request per user (set-up)
+
+SPEC is a JSON object: base_url, method, path, seconds, concurrency or rate, headers,
+users (X-User-Id values, round robin), body (JSON, optional), key (send a fresh
+Idempotency-Key each request). Prints one JSON object: requests, errors by status, rate,
+latency percentiles (ms) and, for POST /orders, the ids of the orders created.
+"""
+
+import asyncio
+import itertools
+import json
+import sys
+import time
+import uuid
+
+import httpx
+
+from bench.stats import percentiles
+
+
+class Load:
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.created: list[str] = []
+        self.users = itertools.cycle(spec["users"])
+
+    async def one(self, client: httpx.AsyncClient) -> None:
+        headers = {"X-User-Id": next(self.users)}
+        if self.spec.get("key"):
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        started = time.perf_counter()
+        try:
+            response = await client.request(
+                self.spec["method"], self.spec["path"], json=self.spec.get("body"), headers=headers
+            )
+        except httpx.HTTPError as exc:
+            self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
+            return
+        self.latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code >= 300:
+            self.errors[str(response.status_code)] = (
+                self.errors.get(str(response.status_code), 0) + 1
+            )
+        elif response.status_code == 201 and self.spec["path"] == "/orders":
+            self.created.append(response.json()["id"])
+
+    def client(self, connections: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.spec["base_url"],
+            headers=self.spec.get("headers", {}),
+            timeout=30,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+
+    async def closed(self) -> float:
+        """`concurrency` clients, each sending its next request when the last is answered."""
+        stop_at = time.perf_counter() + self.spec["seconds"]
+
+        async def client_loop(client: httpx.AsyncClient) -> None:
+            while time.perf_counter() < stop_at:
+                await self.one(client)
+
+        async with self.client(self.spec["concurrency"]) as client:
+            started = time.perf_counter()
+            await asyncio.gather(*(client_loop(client) for _ in range(self.spec["concurrency"])))
+            return time.perf_counter() - started
+
+    async def each(self) -> float:
+        """One request per user (the set-up), `concurrency` at a time."""
+        gate = asyncio.Semaphore(self.spec["concurrency"])
+
+        async def limited(client: httpx.AsyncClient) -> None:
+            async with gate:
+                await self.one(client)
+
+        async with self.client(self.spec["concurrency"]) as client:
+            started = time.perf_counter()
+            await asyncio.gather(*(limited(client) for _ in self.spec["users"]))
+            return time.perf_counter() - started
+
+    async def open(self) -> float:
+        """Requests started on a fixed schedule (rate per second): a slow answer does not
+        slow the offered load down, as with real independent users."""
+        rate, seconds = self.spec["rate"], self.spec["seconds"]
+        async with self.client(256) as client:
+            started = time.perf_counter()
+            tasks = []
+            for n in range(int(rate * seconds)):
+                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(self.one(client)))
+            await asyncio.gather(*tasks)
+            return time.perf_counter() - started
+
+    def result(self, elapsed: float) -> dict:
+        return {
+            "requests": len(self.latencies),
+            "errors": self.errors,
+            "seconds": round(elapsed, 3),
+            "rate": round(len(self.latencies) / elapsed, 1),
+            "latency_ms": percentiles(self.latencies),
+            "created": self.created,
+        }
+
+
+def main() -> None:
+    mode, spec = sys.argv[1], json.loads(sys.argv[2])
+    load = Load(spec)
+    elapsed = asyncio.run({"closed": load.closed, "open": load.open, "each": load.each}[mode]())
+    json.dump(load.result(elapsed), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Memory and CPU of the stack's processes, read from /proc.
+
+manage_all.sh starts each process in a process group of its own (the pid in its pid file),
+so a process's figures are those of every member of its group: gunicorn's master and
+workers, Celery's main process and pool.
+
+RSS counts pages shared between forked processes once per process, so the sum over
+processes overstates; PSS (proportional set size) shares them out and sums to the real
+total. Both are reported.
+"""
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_members(leader: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:  # field 5 of stat: the process group
+            members.append(int(entry.name))
+    return members
+
+
+def _kib(pid: int, path: str, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def memory_mib(leader: int) -> dict[str, float]:
+    members = group_members(leader)
+    return {
+        "processes": len(members),
+        "rss_mib": round(sum(_kib(pid, "status", "VmRSS:") for pid in members) / 1024, 1),
+        "pss_mib": round(sum(_kib(pid, "smaps_rollup", "Pss:") for pid in members) / 1024, 1),
+    }
+
+
+def cpu_seconds(leader: int) -> float:
+    """User + system CPU of the group so far: its live members, and the children the
+    leader has reaped (gunicorn replaces its workers after max_requests; their CPU would
+    otherwise vanish from the sum)."""
+    total = 0
+    for pid in group_members(leader):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        if pid == leader:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+    return total / TICKS
+
+
+def leaders(run_dir: Path) -> dict[str, int]:
+    """Process name -> pid of its group leader, from manage_all.sh's pid files."""
+    found = {}
+    for pidfile in sorted(run_dir.glob("*.pid")):
+        pid = int(pidfile.read_text().split()[0])
+        if Path(f"/proc/{pid}").exists():
+            found[pidfile.stem] = pid
+    return found

@@ -1,0 +1,45 @@
+"""The benchmark's arithmetic: percentiles are measured values (nearest rank), and each
+target is judged in its own direction with the gap stated."""
+
+from bench.report import targets
+from bench.stats import percentile, percentiles
+
+
+def test_nearest_rank_percentiles_are_values_that_were_measured():
+    values = [float(n) for n in range(1, 101)]  # 1..100
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
+    assert percentile([7.0, 1.0, 3.0], 0.5) == 3.0
+    assert percentile([5.0], 0.99) == 5.0
+    assert percentiles([]) == {"p50": None, "p95": None, "p99": None, "max": None}
+
+
+def figures(*, p50: float, relay: float, rss: float) -> dict:
+    http = [
+        {"endpoint": "POST /orders", "via": via, "concurrency": 16, "rate": rate,
+         "latency_ms": {"p50": latency, "p99": 90.0}}
+        for via, rate, latency in (("gateway", 600.0, 12.0), ("direct", 700.0, 10.0))
+    ]  # fmt: skip
+    pipeline = [
+        {"offered": 50, "terminal_rate": 50.0, "to_terminal_ms": {"p50": p50, "p99": 200.0}},
+        {"offered": "max", "terminal_rate": 310.0, "to_terminal_ms": {"p50": 90, "p99": 400}},
+    ]
+    return {
+        "http": http,
+        "pipeline": pipeline,
+        "messaging": {"relay": {"rate": relay}},
+        "idle_memory": {"total_rss_mib": rss},
+    }
+
+
+def test_targets_are_judged_each_in_its_direction_with_the_gap():
+    judged = {row["target"]: row for row in targets(figures(p50=100.0, relay=2500, rss=900))}
+
+    assert judged["placed -> terminal at 50/s, p50"]["met"] is False
+    assert judged["placed -> terminal at 50/s, p50"]["gap"] == "2.0x over"
+    assert judged["placed -> terminal at 50/s, p99"]["met"] is True
+    assert judged["relay, published and confirmed"]["gap"] == "2.0x short"
+    assert judged["orders reaching a terminal status (max)"]["met"] is True
+    assert judged["gateway's addition at p50 (POST /orders, 16)"]["value"] == 2.0
+    assert judged["gateway's addition at p50 (POST /orders, 16)"]["met"] is True
+    assert judged["idle memory of all processes (RSS sum)"]["met"] is True
+    assert all(row["met"] for row in targets(figures(p50=40.0, relay=6000, rss=1000)))
