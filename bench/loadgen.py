@@ -43,12 +43,12 @@ class Load:
         except httpx.HTTPError as exc:
             self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
             return
+        if response.status_code >= 300:  # an error counts as an error, not as throughput
+            status = str(response.status_code)
+            self.errors[status] = self.errors.get(status, 0) + 1
+            return
         self.latencies.append((time.perf_counter() - started) * 1000)
-        if response.status_code >= 300:
-            self.errors[str(response.status_code)] = (
-                self.errors.get(str(response.status_code), 0) + 1
-            )
-        elif response.status_code == 201 and self.spec["path"] == "/orders":
+        if response.status_code == 201 and self.spec["path"] == "/orders":
             self.created.append(response.json()["id"])
 
     def client(self, connections: int) -> httpx.AsyncClient:

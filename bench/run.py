@@ -116,11 +116,12 @@ class Bench:
                 placed = loadgen("closed", {**order, "concurrency": PIPELINE_MAX_CLIENTS})
             else:
                 placed = loadgen("open", {**order, "rate": rate})
+            cpu = self.cpu_percent(before)  # while placing, not while waiting for the rest
             row = {"offered": rate or "max", "placed": placed["requests"],
                    "placing_rate": placed["rate"], "http_errors": placed["errors"],
                    "http_latency_ms": placed["latency_ms"],
                    **self.terminal_times(placed["created"])}  # fmt: skip
-            row["cpu_percent"] = self.cpu_percent(before)
+            row["cpu_percent"] = cpu
             rows.append(row)
         return rows
 

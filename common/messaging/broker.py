@@ -15,6 +15,7 @@ one shows as a failed publish or a confirm timeout, which the relay treats as an
 """
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -101,6 +102,14 @@ class _Session:
 class Publisher:
     def __init__(self):
         self._local = threading.local()
+        # A forked process (a Celery pool child forked from a worker whose consumer has
+        # published) must not use its parent's connection: two processes writing to one
+        # channel would read each other's confirms. The child forgets it (without closing
+        # it: the socket is the parent's) and connects on its own.
+        os.register_at_fork(after_in_child=self._forget_sessions)
+
+    def _forget_sessions(self) -> None:
+        self._local = threading.local()
 
     def publish_batch(self, messages: list[Outgoing], *, confirm_timeout: float) -> BatchOutcome:
         """Publish persistent messages, then wait (at most `confirm_timeout` s) for the
@@ -152,7 +161,9 @@ class Publisher:
                 # Confirms are collected per batch here, not awaited per publish.
                 transport_options={"confirm_publish": False},
             )
-            connection.ensure_connection(max_retries=1)
+            # One attempt, no sleeping retry: a caller on the fast path (a web request, the
+            # consumer) must not wait for a broker that is down; the sweep tries again.
+            connection.ensure_connection(max_retries=0)
             session = self._local.session = _Session(connection)
         return session
 
@@ -166,7 +177,9 @@ class Publisher:
         self._local.session = None
         if session is not None:
             try:
-                session.connection.close()
+                # Drop the socket without AMQP's close handshake: a broker that is paused
+                # or cut off would never answer it, and the caller would hang.
+                session.connection.collect()
             except Exception as exc:
                 logger.debug("Ignoring an error while closing a broken connection: %s", exc)
 

@@ -5,12 +5,13 @@ with its attempt recorded, to the sweeps. The other tests of this package drive 
 and the drain themselves with the fast path off."""
 
 import json
+import os
 
 import pytest
 from django.db import transaction
 
 from common.messaging import relay
-from common.messaging.broker import BatchOutcome
+from common.messaging.broker import BatchOutcome, Outgoing, publisher
 from common.messaging.events import PublishAfterCommit, record_event
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing import broker
@@ -89,3 +90,21 @@ def test_a_message_whose_handler_fails_on_receipt_is_left_to_the_drain(fast_path
     assert (failed.status, failed.attempts) == (InboxMessage.Status.PENDING, 1)
     assert "poison message" in failed.last_error  # its write rolled back:
     assert Effect.objects.get().message_id == "m-8"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_process_never_uses_its_parents_broker_connection(samples_queue):
+    # The consumer publishes from a Celery worker's main process, which forks pool children.
+    outgoing = Outgoing(samples_queue, b"{}", "fork-1", "sample.created", {})
+    assert publisher.publish_batch([outgoing], confirm_timeout=5).confirmed == ["fork-1"]
+    parents_session = publisher._local.session
+
+    child = os.fork()
+    if child == 0:  # the child: a session of its own, or none yet; never the parent's
+        os._exit(0 if getattr(publisher._local, "session", None) is None else 1)
+    _, status = os.waitpid(child, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert publisher._local.session is parents_session
+    assert publisher.publish_batch([outgoing], confirm_timeout=5).confirmed == ["fork-1"]
+    assert len(broker.take_messages(samples_queue)) == 2

@@ -109,8 +109,10 @@ def test_i4_acknowledged_orders_missing_unfinished_or_unanswered(consistent):
     del snapshot.orders["o2"]
     unanswered = order("alice", "1", "o3")
     unanswered.status = None
+    snapshot.orders["o9"] = OrderRow("alice", D("5"), "NEW", "")  # placed, never acknowledged
     assert check_orders_settled(snapshot, [*operations, unanswered]) == [
         "order o1 still NEW",
+        "order o9 still NEW",
         "acknowledged order o2 does not exist",
         "order request key-o3 never answered",
     ]
