@@ -9,7 +9,7 @@ should use them meanwhile.
 """
 
 import contextlib
-import json
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from kombu import Connection, Producer
 
-from tests.stack import REPO_ROOT, Stack
+from common.messaging.envelope import Envelope
+from common.testing import broker
+from tests.stack import REPO_ROOT, SERVER, Stack
 
 WEB = ["orders", "payments", "gateway"]
 WORKERS = ["orders-worker", "payments-worker"]
@@ -29,7 +30,6 @@ BEATS = ["orders-beat", "payments-beat"]
 PROCESSES = [*WEB, *WORKERS, *BEATS, "flower"]
 # Who consumes each logical queue: the inbox a message on it lands in.
 CONSUMER_OF_QUEUE = {"orders": "payments", "payment_status": "orders"}
-BROKER_URL = os.environ.get("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def run(*command: str, timeout: float = 120) -> str:
@@ -89,6 +89,12 @@ class Faults:
         if result.returncode != 0:
             raise RuntimeError(f"starting {name}: {result.stdout} {result.stderr}")
 
+    def crash_and_restart(self, name: str, *, main_first: bool = False) -> None:
+        """kill -9, then a supervisor's restart a second later."""
+        self.kill(name, main_first=main_first)
+        time.sleep(1)
+        self.start(name)
+
     def signal_group(self, name: str, signum: int) -> None:
         if (pid := self.pid(name)) is not None:
             _signal_group(pid, signum)
@@ -97,9 +103,7 @@ class Faults:
 
     def inject_worker_kill(self, cycle: int) -> str:
         name = WORKERS[cycle % len(WORKERS)]
-        self.kill(name, main_first=True)
-        time.sleep(1)
-        self.start(name)
+        self.crash_and_restart(name, main_first=True)
         return f"kill -9 {name} main process"
 
     def inject_pool_child_kill(self, cycle: int) -> str:
@@ -112,9 +116,7 @@ class Faults:
 
     def inject_beat_kill(self, cycle: int) -> str:
         name = BEATS[cycle % len(BEATS)]
-        self.kill(name)
-        time.sleep(1)
-        self.start(name)
+        self.crash_and_restart(name)
         return f"kill -9 {name}"
 
     def inject_second_beats(self, seconds: float) -> str:
@@ -156,9 +158,7 @@ class Faults:
 
     def inject_web_kill(self, cycle: int) -> str:
         name = WEB[cycle % len(WEB)]
-        self.kill(name)
-        time.sleep(1)
-        self.start(name)
+        self.crash_and_restart(name)
         return f"kill -9 {name} (gunicorn)"
 
     def inject_rabbitmq_stop(self) -> str:
@@ -208,10 +208,10 @@ class Faults:
         published = 0
         for service in ("orders", "payments"):
             for row in self._sent_outbox_rows(service, count):
-                envelope = _envelope_of(*row)
-                self._publish(row[3], json.dumps(envelope).encode(), envelope["id"])
-                copy = {**envelope, "id": str(uuid.uuid4())}
-                self._publish(row[3], json.dumps(copy).encode(), copy["id"])
+                destination, envelope = _envelope_of(*row)
+                copy = dataclasses.replace(envelope, id=str(uuid.uuid4()))
+                for message in (envelope, copy):
+                    self._publish(destination, message.to_body(), message.id)
                 published += 2
         return f"{published} duplicated or replayed messages"
 
@@ -226,8 +226,8 @@ class Faults:
             garbage_id = f"chaos-poison-{uuid.uuid4()}"
             self._publish(queue, b"\xff\xfe not json at all", garbage_id)
             invalid_id = f"chaos-poison-{uuid.uuid4()}"
-            body = {"id": invalid_id, "type": message_type, "version": 1, "payload": payload}
-            self._publish(queue, json.dumps(body).encode(), invalid_id)
+            envelope = Envelope(id=invalid_id, type=message_type, version=1, payload=payload)
+            self._publish(queue, envelope.to_body(), invalid_id)
             self.poison[CONSUMER_OF_QUEUE[queue]] |= {garbage_id, invalid_id}
         return "2 poison messages on each queue"
 
@@ -241,16 +241,14 @@ class Faults:
             ).fetchall()
 
     def _publish(self, queue: str, body: bytes, message_id: str) -> None:
-        with Connection(BROKER_URL) as connection:
-            Producer(connection.default_channel).publish(
-                body,
-                routing_key=self.stack.env["MESSAGING_QUEUE_PREFIX"] + queue,
-                exchange="",
-                message_id=message_id,
-                content_type="application/json",
-                content_encoding="utf-8",
-                delivery_mode=2,
-            )
+        broker.publish_raw(
+            self.stack.env["MESSAGING_QUEUE_PREFIX"] + queue,
+            body,
+            message_id=message_id,
+            content_type="application/json",
+            content_encoding="utf-8",
+            delivery_mode=2,
+        )
 
     # --- healing -------------------------------------------------------------------------
 
@@ -296,17 +294,19 @@ def _wait_gone(pid: int, timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
-def _envelope_of(message_id, message_type, version, destination, payload, headers, created_at):
-    created: datetime = created_at
-    return {
-        "id": str(message_id),
-        "type": message_type,
-        "version": version,
-        "source": "chaos-replay",
-        "occurred_at": created.isoformat(),
-        "headers": headers,
-        "payload": payload,
-    }
+def _envelope_of(
+    message_id, message_type, version, destination, payload, headers, created_at: datetime
+) -> tuple[str, Envelope]:
+    """An outbox row (as _sent_outbox_rows reads it): its queue, and its envelope again."""
+    return destination, Envelope(
+        id=str(message_id),
+        type=message_type,
+        version=version,
+        payload=payload,
+        source="chaos-replay",
+        occurred_at=created_at.isoformat(),
+        headers=headers,
+    )
 
 
 def rabbitmq_pid() -> int:
@@ -320,8 +320,6 @@ def postgres_cluster() -> list[str]:
 
 
 def _server_url(database: str) -> str:
-    from tests.stack import SERVER
-
     return f"{SERVER}/{database}"
 
 

@@ -55,7 +55,10 @@ class Snapshot:
 
 
 def load_snapshot(database_urls: dict[str, str]) -> Snapshot:
-    with psycopg.connect(database_urls["payments"]) as payments:
+    with (
+        psycopg.connect(database_urls["payments"]) as payments,
+        psycopg.connect(database_urls["orders"]) as orders,
+    ):
         balances = dict(payments.execute("SELECT user_id, balance FROM payments_account"))
         ledger = [
             LedgerRow(*row)
@@ -64,38 +67,32 @@ def load_snapshot(database_urls: dict[str, str]) -> Snapshot:
                 " FROM payments_ledgerentry e JOIN payments_account a ON a.id = e.account_id"
             )
         ]
-    with psycopg.connect(database_urls["orders"]) as orders:
         order_rows = {
             str(order_id): OrderRow(*rest)
             for order_id, *rest in orders.execute(
                 "SELECT id, user_id, amount, status, reason FROM orders_order"
             )
         }
-    messages = {service: load_messages(url) for service, url in database_urls.items()}
+        messages = {"payments": load_messages(payments), "orders": load_messages(orders)}
     return Snapshot(balances, ledger, order_rows, messages)
 
 
-def load_messages(database_url: str) -> Messages:
-    with psycopg.connect(database_url) as connection:
-        outbox = dict(
-            connection.execute(
-                "SELECT status, count(*) FROM messaging_outboxmessage GROUP BY status"
-            )
+def load_messages(connection: psycopg.Connection) -> Messages:
+    outbox = dict(
+        connection.execute("SELECT status, count(*) FROM messaging_outboxmessage GROUP BY status")
+    )
+    inbox = dict(
+        connection.execute("SELECT status, count(*) FROM messaging_inboxmessage GROUP BY status")
+    )
+    failed = {
+        message_id
+        for (message_id,) in connection.execute(
+            "SELECT message_id FROM messaging_inboxmessage WHERE status = 'failed'"
         )
-        inbox = dict(
-            connection.execute(
-                "SELECT status, count(*) FROM messaging_inboxmessage GROUP BY status"
-            )
-        )
-        failed = {
-            message_id
-            for (message_id,) in connection.execute(
-                "SELECT message_id FROM messaging_inboxmessage WHERE status = 'failed'"
-            )
-        }
-        rows, distinct = connection.execute(
-            "SELECT count(*), count(DISTINCT message_id) FROM messaging_inboxmessage"
-        ).fetchone()
+    }
+    rows, distinct = connection.execute(
+        "SELECT count(*), count(DISTINCT message_id) FROM messaging_inboxmessage"
+    ).fetchone()
     return Messages(
         outbox_pending=outbox.get("pending", 0),
         outbox_failed=outbox.get("failed", 0),

@@ -135,7 +135,7 @@ def run_scenario(
     faults.heal()
     healed_at = time.monotonic()
     workload.settle_unresolved(timeout=SETTLE_TIMEOUT)
-    snapshot = wait_until_settled(stack, workload, healed_at + SETTLE_TIMEOUT)
+    wait_until_settled(stack, workload, healed_at + SETTLE_TIMEOUT)
     settled_in = time.monotonic() - healed_at
     mine = [op for op in workload.operations if op.scenario == name]
     replay_problems = workload.replay_all(mine)
@@ -182,16 +182,16 @@ def stack_databases(stack: Stack) -> dict[str, str]:
     }
 
 
-def wait_until_settled(stack: Stack, workload: Workload, deadline: float) -> invariants.Snapshot:
-    """Until every acknowledged order is terminal and nothing waits in an outbox or inbox
-    (or the deadline: the checks then report what did not settle)."""
+def wait_until_settled(stack: Stack, workload: Workload, deadline: float) -> None:
+    """Until every order is terminal and nothing waits in an outbox or inbox (or the
+    deadline: the checks then report what did not settle)."""
     while True:
         snapshot = invariants.load_snapshot(stack_databases(stack))
         waiting = any(
             m.outbox_pending or m.inbox_pending for m in snapshot.messages.values()
         ) or invariants.check_orders_settled(snapshot, workload.operations)
         if not waiting or time.monotonic() > deadline:
-            return snapshot
+            return
         time.sleep(0.25)
 
 
