@@ -35,3 +35,18 @@ def insert_or_skip(model: type[models.Model], conflict_fields: list[str], **valu
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+def commit_without_waiting_for_the_disk() -> None:
+    """This transaction's COMMIT returns before its WAL reaches the disk (PostgreSQL's
+    `SET LOCAL synchronous_commit = off`; elsewhere nothing changes).
+
+    Only for a transaction whose loss in a database crash is harmless: its effect is
+    visible and its locks are released at commit as usual, but a crash within the next few
+    hundred milliseconds may undo it. Used for the relay's "sent" mark: undone, the rows
+    are published again and the receivers' inboxes absorb the duplicates. It saves a disk
+    flush (about 1.5 ms here) on the fast path of every event.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")

@@ -7,25 +7,33 @@ consumer would repeat all of that.
 
 Manual acks with a bounded prefetch (PREFETCH_COUNT): a message is acked only after its
 inbox row committed (or was found to exist already), so a crash before that redelivers it.
-Then the consumer handles the new row at once, in a transaction of its own, exactly as the
-drain would (drain.handle_received); what fails there is left pending for the drain sweep.
-Handling on the consumer's thread saves a Celery task per message, the largest cost of the
-pipeline (docs/performance.md); it holds the consumer for a few milliseconds per message.
+Then the consumer handles the new rows at once, exactly as the drain would
+(drain.handle_received); what fails there is left pending for the drain sweep. Handling on
+the consumer's thread saves a Celery task per message, the largest cost of the pipeline
+(docs/performance.md).
+
+Messages are taken in batches: the deliveries that arrive together (all that the socket
+holds when the worker's event loop gets to them, up to BATCH_SIZE) are stored in one
+transaction, acked, and handled in one more. Under load that turns two commits and a
+publish per message into two commits and a publish per batch; when messages come one at
+a time, a batch is one message and waits for nothing.
 """
 
 import logging
+import select
 import time
 
 from celery import bootsteps
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from kombu import Consumer
+from kombu.asynchronous import get_event_loop
 
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
 
 logger = logging.getLogger(__name__)
 
-# While the database is unreachable, wait this long before handing a message back to the
+# While the database is unreachable, wait this long before handing messages back to the
 # broker, so the redelivery loop does not spin.
 DATABASE_RETRY_PAUSE_SECONDS = 1.0
 
@@ -46,53 +54,118 @@ class InboxConsumerStep(bootsteps.ConsumerStep):
                 queues=queues,
                 # on_message gets the raw message: garbage bytes reach us instead of failing
                 # inside kombu's decoder.
-                on_message=receive,
+                on_message=InboxReceiver(channel),
                 prefetch_count=conf.PREFETCH_COUNT,
                 no_ack=False,
             )
         ]
 
 
-def receive(message) -> None:
-    """Store one delivery in the inbox, then ack it; requeue it if the database is down.
+class InboxReceiver:
+    """The consumer's on_message: gathers the deliveries that arrive together into a batch,
+    then stores, acks and handles it (process_batch).
+
+    In the worker, kombu's event loop reads one delivery per turn. A delivery starts a
+    batch and asks the loop to come back; each time it does, the batch is processed unless
+    the connection's socket already holds more to read. Without an event loop (a plain
+    kombu consumer, as in tests), each delivery is processed at once.
+    """
+
+    def __init__(self, channel):
+        self.hub = get_event_loop()
+        self.socket = getattr(channel.connection, "sock", None)
+        conf = messaging_settings()
+        self.max_batch = max(1, min(conf.BATCH_SIZE, conf.PREFETCH_COUNT))
+        self.batch: list = []
+
+    def __call__(self, message) -> None:
+        if self.hub is None:
+            process_batch([message])
+            return
+        self.batch.append(message)
+        if len(self.batch) >= self.max_batch:
+            self._flush()
+        elif len(self.batch) == 1:
+            self.hub.call_soon(self._flush_unless_more_waiting)
+
+    def _flush_unless_more_waiting(self) -> None:
+        if self.batch and self._more_waiting():
+            self.hub.call_soon(self._flush_unless_more_waiting)
+        else:
+            self._flush()
+
+    def _more_waiting(self) -> bool:
+        try:
+            return bool(self.socket and select.select([self.socket], [], [], 0)[0])
+        except (OSError, ValueError):  # a closed socket: nothing more will come on it
+            return False
+
+    def _flush(self) -> None:
+        batch, self.batch = self.batch, []
+        if batch:
+            process_batch(batch)
+
+
+def process_batch(messages: list) -> None:
+    """Store deliveries in the inbox in one transaction, then ack them; requeue them all if
+    the database is down. Then handle the new ones (HANDLE_ON_RECEIPT).
 
     Nothing a message contains may stop the consumer: an error that is not the database's
-    parks the message (with its raw body) and acks it.
+    parks that message (with its raw body), and it is acked with the others.
     """
     # Imported here: this module is loaded with the Celery app, before Django's models.
     from common.messaging import inbox
 
-    queue = message.delivery_info.get("routing_key", "")
-    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
-    message_id = message.properties.get("message_id")
     try:
-        new_message_id = _store_or_park(inbox, body, message_id, queue)
+        with transaction.atomic():
+            stored = [_store_or_park(inbox, *_delivery(message)) for message in messages]
     except DatabaseError as exc:
-        logger.error("Cannot store a message from %s, requeueing it: %s", queue, exc)
+        logger.error("Cannot store %d message(s), requeueing them: %s", len(messages), exc)
         # The consumer keeps one connection for its life (no request cycle closes it);
-        # after an error it is dropped, and the next message connects afresh.
+        # after an error it is dropped, and the next batch connects afresh.
         connection.close()
         time.sleep(DATABASE_RETRY_PAUSE_SECONDS)
-        message.requeue()
+        _settle(messages, "requeue")
         return
-    message.ack()
-    if new_message_id is not None and messaging_settings().HANDLE_ON_RECEIPT:
-        handle_now(new_message_id)
+    _settle(messages, "ack")
+    new_ids = [message_id for message_id in stored if message_id is not None]
+    if new_ids and messaging_settings().HANDLE_ON_RECEIPT:
+        handle_now(new_ids)
 
 
-def handle_now(message_id: str) -> None:
-    """Handle a stored message at once, on this thread: no drain task per message (its
-    publish, dispatch and events cost more than the handling). A failure leaves the row
+def _delivery(message) -> tuple[bytes, str | None, str]:
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    return body, message.properties.get("message_id"), message.delivery_info.get("routing_key", "")
+
+
+def _settle(messages: list, how: str) -> None:
+    """Ack or requeue each message. If the channel has closed meanwhile (a broker restart),
+    the broker hands the unacked messages out again, and the inbox absorbs the copies."""
+    for message in messages:
+        try:
+            getattr(message, how)()
+        except Exception as exc:
+            logger.warning("Could not %s a message (the broker redelivers it): %s", how, exc)
+            return
+
+
+def handle_now(message_ids: list[str]) -> None:
+    """Handle stored messages at once, on this thread: no drain task per message (its
+    publish, dispatch and events cost more than the handling). A failure leaves the rows
     pending (or records the attempt) for the drain sweep; the consumer goes on."""
     from common.messaging.drain import handle_received
 
     try:
-        handle_received(message_id)
+        handle_received(message_ids)
     except DatabaseError as exc:
-        logger.warning("Cannot handle %s now (the drain will): %s", message_id, exc)
+        logger.warning(
+            "Cannot handle %d message(s) now (the drain will): %s", len(message_ids), exc
+        )
         connection.close()
     except Exception:
-        logger.exception("Handling %s failed outside its handler (the drain retries)", message_id)
+        logger.exception(
+            "Handling %d message(s) failed outside a handler (the drain retries)", len(message_ids)
+        )
 
 
 def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str) -> str | None:

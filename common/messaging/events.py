@@ -1,6 +1,9 @@
 """The API a service uses: record an event in its transaction; handle one from the inbox."""
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,18 +63,46 @@ def record_event(
         type=type, version=version, destination=destination, payload=payload, headers=headers
     )
     if conf.PUBLISH_AFTER_COMMIT:
-        transaction.on_commit(PublishAfterCommit(message.id))
+        batch = getattr(_published_together, "ids", None)
+        if batch is not None:
+            batch.append(message.id)
+        else:
+            transaction.on_commit(PublishAfterCommit((message.id,)))
     return message
 
 
 @dataclass(frozen=True)
 class PublishAfterCommit:
-    """The on-commit callback of one recorded event (a class: tests can see what it is)."""
+    """The on-commit callback of recorded events (a class: tests can see what it is)."""
 
-    message_id: Any
+    message_ids: tuple
 
     def __call__(self) -> None:
-        publish_after_commit([self.message_id])
+        publish_after_commit(list(self.message_ids))
+
+
+_published_together = threading.local()
+
+
+@contextmanager
+def publishing_together() -> Iterator[None]:
+    """Events recorded inside the block are published after commit as one batch: one
+    claim, one confirm wait and one mark for all of them instead of one each.
+
+    Use it inside the transaction.atomic() that records them (the consumer handles a batch
+    of messages in one transaction this way). An event whose savepoint rolled back stays in
+    the batch, harmlessly: it has no row, so the publish claims nothing for it.
+    """
+    if getattr(_published_together, "ids", None) is not None:
+        yield  # already inside a batch: the outer block publishes
+        return
+    ids = _published_together.ids = []
+    try:
+        yield
+    finally:
+        _published_together.ids = None
+    if ids:
+        transaction.on_commit(PublishAfterCommit(tuple(ids)))
 
 
 def wake_relay() -> None:

@@ -12,6 +12,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from common.db import commit_without_waiting_for_the_disk
 from common.messaging.broker import Outgoing, publisher
 from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
@@ -31,6 +32,7 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
     published = 0
     for _ in range(max_batches):
         with transaction.atomic():
+            commit_without_waiting_for_the_disk()  # a lost mark only publishes again
             rows = claim_due_rows(
                 OutboxMessage, batch_size, order=("next_attempt_at", "created_at")
             )
@@ -61,6 +63,7 @@ def publish_after_commit(ids: list) -> None:
     conf = messaging_settings()
     try:
         with transaction.atomic():
+            commit_without_waiting_for_the_disk()  # a lost mark only publishes again
             rows = list(
                 OutboxMessage.objects.select_for_update(skip_locked=True).filter(
                     id__in=ids, status=OutboxMessage.Status.PENDING

@@ -6,13 +6,16 @@ and the drain themselves with the fast path off."""
 
 import json
 import os
+import time
 
 import pytest
 from django.db import transaction
+from kombu import Consumer
 
-from common.messaging import relay
+from common.messaging import drain, relay
 from common.messaging.broker import BatchOutcome, Outgoing, publisher
-from common.messaging.events import PublishAfterCommit, record_event
+from common.messaging.consumer import InboxReceiver
+from common.messaging.events import PublishAfterCommit, publishing_together, record_event
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing import broker
 from common.tests.sampleapp.models import Effect
@@ -38,7 +41,22 @@ def test_an_event_is_published_on_commit_only(fast_path, django_capture_on_commi
     with django_capture_on_commit_callbacks() as callbacks:
         row = record_event(type="sample.created", payload={"value": 1})
 
-    assert callbacks == [PublishAfterCommit(row.id)]
+    assert callbacks == [PublishAfterCommit((row.id,))]
+
+
+@pytest.mark.django_db
+def test_events_recorded_together_are_published_as_one_batch(
+    fast_path, django_capture_on_commit_callbacks
+):
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        transaction.atomic(),
+        publishing_together(),
+    ):
+        first = record_event(type="sample.created", payload={"value": 1})
+        second = record_event(type="sample.created", payload={"value": 2})
+
+    assert callbacks == [PublishAfterCommit((first.id, second.id))]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,6 +94,54 @@ def test_a_received_message_is_handled_at_once_and_its_duplicates_never(fast_pat
 
     assert InboxMessage.objects.get().status == InboxMessage.Status.DONE
     assert list(Effect.objects.values_list("message_id", "value")) == [("m-7", 7)]
+
+
+class LoopTurns:
+    """Stands in for the worker's event loop: call_soon() callbacks run at turn()."""
+
+    def __init__(self):
+        self.callbacks = []
+
+    def call_soon(self, callback):
+        self.callbacks.append(callback)
+
+    def turn(self):
+        callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            callback()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_that_arrive_together_are_stored_acked_and_handled_as_one_batch(
+    fast_path, samples_queue, monkeypatch
+):
+    batches = []
+    handle_received = drain.handle_received
+    monkeypatch.setattr(
+        drain, "handle_received", lambda ids: batches.append(ids) or handle_received(ids)
+    )
+    for value in range(5):
+        broker.publish_raw(samples_queue, envelope(value, message_id=f"m-{value}"))
+    loop = LoopTurns()
+    with broker.broker_connection() as connection:
+        channel = connection.default_channel
+        channel.auto_decode = False
+        receiver = InboxReceiver(channel)
+        receiver.hub = loop  # as in the worker, where kombu's event loop runs the consumer
+        queue = broker.durable_queue(samples_queue)
+        with Consumer(channel, queues=[queue], on_message=receiver, prefetch_count=100):
+            connection.drain_events(timeout=5)  # the first delivery starts a batch
+            time.sleep(0.3)  # the other four reach the socket meanwhile
+            loop.turn()
+            assert (len(receiver.batch), batches) == (1, [])  # more to read: it waits
+            for _ in range(4):
+                connection.drain_events(timeout=5)
+            loop.turn()
+
+    assert batches == [[f"m-{value}" for value in range(5)]]
+    assert sorted(Effect.objects.values_list("value", flat=True)) == list(range(5))
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"done"}
+    assert broker.take_messages(samples_queue, timeout=0.3) == []  # all acked
 
 
 @pytest.mark.django_db(transaction=True)

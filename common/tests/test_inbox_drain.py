@@ -10,7 +10,7 @@ from django.utils import timezone
 from kombu import Consumer
 
 from common.messaging import drain, relay
-from common.messaging.consumer import receive
+from common.messaging.consumer import InboxReceiver
 from common.messaging.envelope import Envelope
 from common.messaging.events import record_event
 from common.messaging.inbox import store_incoming
@@ -33,7 +33,10 @@ def consume_into_inbox(queue: str, *, idle_timeout: float = 0.5) -> int:
         channel = connection.default_channel
         channel.auto_decode = False  # as in the worker's consumer bootstep
         consumer = Consumer(
-            channel, queues=[broker.durable_queue(queue)], on_message=receive, prefetch_count=100
+            channel,
+            queues=[broker.durable_queue(queue)],
+            on_message=InboxReceiver(channel),
+            prefetch_count=100,
         )
         with consumer:
             while True:
@@ -165,7 +168,7 @@ def test_a_message_not_yet_due_is_not_taken():
     InboxMessage.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
 
     assert drain.drain_inbox() == 0
-    assert drain.handle_one(InboxMessage.objects.get().pk) is None  # the claim checks it too
+    assert drain.handle_received([InboxMessage.objects.get().message_id]) == 0  # nor on receipt
     assert not Effect.objects.exists()
 
 

@@ -36,7 +36,7 @@ def test_placing_an_order_creates_it_new_with_its_event(caller, django_capture_o
     assert event.payload["amount"] == "30.00"
     assert event.payload["user_id"] == caller.user_id
     assert event.headers == {"request_id": "req-42"}
-    assert callbacks == [PublishAfterCommit(event.id)]  # published right after commit
+    assert callbacks == [PublishAfterCommit((event.id,))]  # published right after commit
 
 
 @pytest.mark.parametrize(
