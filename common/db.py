@@ -1,15 +1,20 @@
 """Database helpers the ORM does not offer directly."""
 
+from typing import TypeVar
+
 from django.db import connection, models
 
+M = TypeVar("M", bound=models.Model)
 
-def insert_or_skip(model: type[models.Model], conflict_fields: list[str], **values) -> bool:
+
+def insert_or_skip(model: type[M], conflict_fields: list[str], **values) -> M | None:
     """INSERT one row, or nothing if it would violate the unique index on `conflict_fields`.
 
-    True when the row was inserted. Unlike check-then-insert this has no race window: when a
-    concurrent transaction holds the same key uncommitted, PostgreSQL waits for it and then
-    skips (it committed) or inserts (it rolled back). `bulk_create(ignore_conflicts=True)`
-    issues the same SQL but cannot say whether the row went in.
+    The new instance (with its primary key) when the row was inserted, else None. Unlike
+    check-then-insert this has no race window: when a concurrent transaction holds the same
+    key uncommitted, PostgreSQL waits for it and then skips (it committed) or inserts (it
+    rolled back). `bulk_create(ignore_conflicts=True)` issues the same SQL but cannot say
+    whether the row went in.
 
     Fields not given take their model defaults (and auto_now_add), as with `create()`.
     """
@@ -30,11 +35,18 @@ def insert_or_skip(model: type[models.Model], conflict_fields: list[str], **valu
     ]
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names are quoted
-        f"VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING"
+        f"VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount == 1
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    instance.pk = meta.pk.to_python(inserted[0])
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
 
 
 def commit_without_waiting_for_the_disk() -> None:

@@ -7,16 +7,16 @@ consumer would repeat all of that.
 
 Manual acks with a bounded prefetch (PREFETCH_COUNT): a message is acked only after its
 inbox row committed (or was found to exist already), so a crash before that redelivers it.
-Then the consumer handles the new rows at once, exactly as the drain would
-(drain.handle_received); what fails there is left pending for the drain sweep. Handling on
-the consumer's thread saves a Celery task per message, the largest cost of the pipeline
-(docs/performance.md).
+The consumer also handles the new rows at once, in the transaction that stores them, as the
+drain would (drain.handle_stored); a handler that fails leaves its row pending, with the
+attempt recorded, for the drain sweep. Handling on the consumer's thread saves a Celery
+task per message, the largest cost of the pipeline (docs/performance.md).
 
 Messages are taken in batches: the deliveries that arrive together (all that the socket
-holds when the worker's event loop gets to them, up to BATCH_SIZE) are stored in one
-transaction, acked, and handled in one more. Under load that turns two commits and a
-publish per message into two commits and a publish per batch; when messages come one at
-a time, a batch is one message and waits for nothing.
+holds when the worker's event loop gets to them, up to BATCH_SIZE) are stored and handled
+in one transaction, then acked, and the events their handlers record are published as one
+batch after the commit. Under load that turns a commit and a publish per message into one
+per batch; when messages come one at a time, a batch is one message and waits for nothing.
 """
 
 import logging
@@ -107,18 +107,24 @@ class InboxReceiver:
 
 
 def process_batch(messages: list) -> None:
-    """Store deliveries in the inbox in one transaction, then ack them; requeue them all if
-    the database is down. Then handle the new ones (HANDLE_ON_RECEIPT).
+    """Store deliveries in the inbox and handle the new ones (HANDLE_ON_RECEIPT), all in one
+    transaction, then ack them; requeue them all if the database fails meanwhile.
 
     Nothing a message contains may stop the consumer: an error that is not the database's
-    parks that message (with its raw body), and it is acked with the others.
+    parks that message (with its raw body), and a handler that raises leaves its message
+    pending with the attempt recorded, for the drain; both are acked with the others.
     """
     # Imported here: this module is loaded with the Celery app, before Django's models.
     from common.messaging import inbox
+    from common.messaging.drain import handle_stored
+    from common.messaging.events import publishing_together
 
     try:
-        with transaction.atomic():
+        with transaction.atomic(), publishing_together():
             stored = [_store_or_park(inbox, *_delivery(message)) for message in messages]
+            new_rows = [row for row in stored if row is not None]
+            if new_rows and messaging_settings().HANDLE_ON_RECEIPT:
+                handle_stored(new_rows)
     except DatabaseError as exc:
         logger.error("Cannot store %d message(s), requeueing them: %s", len(messages), exc)
         # The consumer keeps one connection for its life (no request cycle closes it);
@@ -128,9 +134,6 @@ def process_batch(messages: list) -> None:
         _settle(messages, "requeue")
         return
     _settle(messages, "ack")
-    new_ids = [message_id for message_id in stored if message_id is not None]
-    if new_ids and messaging_settings().HANDLE_ON_RECEIPT:
-        handle_now(new_ids)
 
 
 def _delivery(message) -> tuple[bytes, str | None, str]:
@@ -149,26 +152,7 @@ def _settle(messages: list, how: str) -> None:
             return
 
 
-def handle_now(message_ids: list[str]) -> None:
-    """Handle stored messages at once, on this thread: no drain task per message (its
-    publish, dispatch and events cost more than the handling). A failure leaves the rows
-    pending (or records the attempt) for the drain sweep; the consumer goes on."""
-    from common.messaging.drain import handle_received
-
-    try:
-        handle_received(message_ids)
-    except DatabaseError as exc:
-        logger.warning(
-            "Cannot handle %d message(s) now (the drain will): %s", len(message_ids), exc
-        )
-        connection.close()
-    except Exception:
-        logger.exception(
-            "Handling %d message(s) failed outside a handler (the drain retries)", len(message_ids)
-        )
-
-
-def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str) -> str | None:
+def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str):
     """store_incoming, with any failure but the database's turned into a parked message."""
     try:
         return inbox.store_incoming(body=body, message_id_property=message_id, queue=queue)

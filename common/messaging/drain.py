@@ -12,6 +12,9 @@ One transaction per batch rather than per message: one commit (a disk flush) and
 publish with one confirm wait for the batch, which is what lets one consumer keep up
 under load (docs/performance.md). The price: the batch's row locks (an account, say) are
 held until the whole batch commits, a few milliseconds per message in it.
+
+The consumer's fast path (handle_stored) handles the messages it has just stored in the
+transaction that stores them, so their handling needs no claim and no commit of its own.
 """
 
 import logging
@@ -49,23 +52,13 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
     return handled
 
 
-def handle_received(message_ids: list[str]) -> int:
-    """The fast path: the consumer handles the messages it has just stored, at once and
-    together, instead of waking a drain task. The same claim and transaction as the drain;
-    a message another drain holds (or one no longer due) is left alone, and one that fails
-    is retried by the drain as usual. Returns the number handled successfully."""
+def handle_stored(rows: list[InboxMessage]) -> int:
+    """The fast path: the consumer handles the rows it has just inserted, in the same
+    transaction, instead of waking a drain task. No claim is needed: no one else sees the
+    rows before this transaction commits. Each is handled as the drain would, and one that
+    fails is retried by the drain as usual. Returns the number handled successfully."""
     conf = messaging_settings()
-    with transaction.atomic(), publishing_together():
-        rows = (
-            InboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(
-                message_id__in=message_ids,
-                status=InboxMessage.Status.PENDING,
-                next_attempt_at__lte=timezone.now(),
-            )
-            .order_by("id")  # as received
-        )
-        return sum(_handle(row, conf) for row in rows)
+    return sum(_handle(row, conf) for row in rows)
 
 
 def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:

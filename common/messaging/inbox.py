@@ -30,8 +30,10 @@ from common.messaging.retries import ERROR_LIMIT
 logger = logging.getLogger(__name__)
 
 
-def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) -> str | None:
-    """Store one received message; its id when it is new and pending (to be handled),
+def store_incoming(
+    *, body: bytes, message_id_property: str | None, queue: str
+) -> InboxMessage | None:
+    """Store one received message; its row when it is new and pending (to be handled),
     None when it was a duplicate or has been parked."""
     try:
         envelope = parse_body(body, message_id_property=message_id_property)
@@ -45,15 +47,15 @@ def store_incoming(*, body: bytes, message_id_property: str | None, queue: str) 
         # A savepoint (or its own transaction in autocommit): a DataError below leaves the
         # connection usable for parking the message.
         with transaction.atomic():
-            inserted = _insert(envelope, queue, handled)
+            row = _insert(envelope, queue, handled)
     except DataError as exc:
         # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
         park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
         return None
-    return envelope.id if inserted and handled else None
+    return row if handled else None
 
 
-def _insert(envelope: Envelope, queue: str, handled: bool) -> bool:
+def _insert(envelope: Envelope, queue: str, handled: bool) -> InboxMessage | None:
     return insert_or_skip(
         InboxMessage,
         ["message_id"],

@@ -28,7 +28,7 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
     """Publish due pending rows, batch after batch, until none is left (or the broker is
     down, or `max_batches` keeps one run bounded). Returns the number published."""
     conf = messaging_settings()
-    batch_size = batch_size or conf.BATCH_SIZE
+    batch_size = batch_size or conf.RELAY_BATCH_SIZE
     published = 0
     for _ in range(max_batches):
         with transaction.atomic():

@@ -116,9 +116,11 @@ def test_deliveries_that_arrive_together_are_stored_acked_and_handled_as_one_bat
     fast_path, samples_queue, monkeypatch
 ):
     batches = []
-    handle_received = drain.handle_received
+    handle_stored = drain.handle_stored
     monkeypatch.setattr(
-        drain, "handle_received", lambda ids: batches.append(ids) or handle_received(ids)
+        drain,
+        "handle_stored",
+        lambda rows: batches.append([row.message_id for row in rows]) or handle_stored(rows),
     )
     for value in range(5):
         broker.publish_raw(samples_queue, envelope(value, message_id=f"m-{value}"))
