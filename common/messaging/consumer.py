@@ -7,9 +7,9 @@ consumer would repeat all of that.
 
 Manual acks with a bounded prefetch (PREFETCH_COUNT): a message is acked only after its
 inbox row committed (or was found to exist already), so a crash before that redelivers it.
-The consumer also handles the new rows at once, in the transaction that stores them, as the
-drain would (drain.handle_stored); a handler that fails leaves its row pending, with the
-attempt recorded, for the drain sweep. Handling on the consumer's thread saves a Celery
+The consumer also handles each new message at once, in the transaction that stores it
+(drain.handle_on_receipt); a handler that fails leaves its row pending, with the attempt
+recorded, for the drain sweep. Handling on the consumer's thread saves a Celery
 task per message, the largest cost of the pipeline (docs/performance.md).
 
 Messages are taken in batches: the deliveries that arrive together (all that the socket
@@ -116,15 +116,13 @@ def process_batch(messages: list) -> None:
     """
     # Imported here: this module is loaded with the Celery app, before Django's models.
     from common.messaging import inbox
-    from common.messaging.drain import handle_stored
     from common.messaging.events import publishing_together
 
+    handle = messaging_settings().HANDLE_ON_RECEIPT
     try:
         with transaction.atomic(), publishing_together():
-            stored = [_store_or_park(inbox, *_delivery(message)) for message in messages]
-            new_rows = [row for row in stored if row is not None]
-            if new_rows and messaging_settings().HANDLE_ON_RECEIPT:
-                handle_stored(new_rows)
+            for message in messages:
+                _store_or_park(inbox, *_delivery(message), handle=handle)
     except DatabaseError as exc:
         logger.error("Cannot store %d message(s), requeueing them: %s", len(messages), exc)
         # The consumer keeps one connection for its life (no request cycle closes it);
@@ -152,10 +150,12 @@ def _settle(messages: list, how: str) -> None:
             return
 
 
-def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str):
+def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str, *, handle: bool):
     """store_incoming, with any failure but the database's turned into a parked message."""
     try:
-        return inbox.store_incoming(body=body, message_id_property=message_id, queue=queue)
+        return inbox.store_incoming(
+            body=body, message_id_property=message_id, queue=queue, handle=handle
+        )
     except DatabaseError:
         raise
     except Exception as exc:

@@ -13,8 +13,9 @@ publish with one confirm wait for the batch, which is what lets one consumer kee
 under load (docs/performance.md). The price: the batch's row locks (an account, say) are
 held until the whole batch commits, a few milliseconds per message in it.
 
-The consumer's fast path (handle_stored) handles the messages it has just stored in the
-transaction that stores them, so their handling needs no claim and no commit of its own.
+The consumer's fast path (handle_on_receipt) handles a message as it stores it, in the
+transaction that stores the batch, so its handling needs no claim, no done mark and no
+commit of its own.
 """
 
 import logging
@@ -26,6 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from common.messaging.conf import MessagingSettings, messaging_settings
+from common.messaging.envelope import Envelope
 from common.messaging.events import Event, PermanentFailure, publishing_together
 from common.messaging.models import InboxMessage
 from common.messaging.retries import claim_due_rows, record_failure
@@ -52,13 +54,42 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
     return handled
 
 
-def handle_stored(rows: list[InboxMessage]) -> int:
-    """The fast path: the consumer handles the rows it has just inserted, in the same
-    transaction, instead of waking a drain task. No claim is needed: no one else sees the
-    rows before this transaction commits. Each is handled as the drain would, and one that
-    fails is retried by the drain as usual. Returns the number handled successfully."""
+def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
+    """The fast path: the consumer handles a message as it stores it, instead of leaving
+    it to a drain task. Its row goes in already marked done, in one savepoint with the
+    handler's writes: both stand or neither does. No claim is needed (no one else sees the
+    row before the consumer's transaction commits), and no second write marks it done.
+
+    A duplicate (its id is stored already) is left alone: None. If the handler raises, the
+    savepoint takes the row away with the handler's writes, and the row is stored again,
+    pending, with the attempt recorded, for the drain to retry: False. An error of the
+    insert itself (a payload the database refuses) goes to the caller.
+    """
+    from common.messaging import inbox
+
     conf = messaging_settings()
-    return sum(_handle(row, conf) for row in rows)
+    row = None
+    try:
+        with transaction.atomic():
+            row = inbox.insert(
+                envelope,
+                queue,
+                status=InboxMessage.Status.DONE,
+                processed_at=timezone.now(),
+                attempts=1,
+            )
+            if row is None:
+                return None
+            handler_for(row.type)(event_of(row))
+    except Exception as exc:
+        if row is None:
+            raise
+        _log_failure(row, exc, attempt=1)
+        pending = inbox.insert(envelope, queue)
+        if pending is not None:  # else a concurrent copy was stored meanwhile: it counts
+            record_failure(pending, exc, conf, permanent=isinstance(exc, PermanentFailure))
+        return False
+    return True
 
 
 def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
@@ -75,17 +106,21 @@ def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
                 attempts=F("attempts") + 1,
             )
     except Exception as exc:
-        logger.warning(
-            "Handler for %s %s failed (attempt %d): %s",
-            row.type,
-            row.message_id,
-            row.attempts + 1,
-            exc,
-            exc_info=True,
-        )
+        _log_failure(row, exc, attempt=row.attempts + 1)
         record_failure(row, exc, conf, permanent=isinstance(exc, PermanentFailure))
         return False
     return True
+
+
+def _log_failure(row: InboxMessage, exc: Exception, *, attempt: int) -> None:
+    logger.warning(
+        "Handler for %s %s failed (attempt %d): %s",
+        row.type,
+        row.message_id,
+        attempt,
+        exc,
+        exc_info=True,
+    )
 
 
 def event_of(row: InboxMessage) -> Event:

@@ -31,10 +31,11 @@ logger = logging.getLogger(__name__)
 
 
 def store_incoming(
-    *, body: bytes, message_id_property: str | None, queue: str
+    *, body: bytes, message_id_property: str | None, queue: str, handle: bool = False
 ) -> InboxMessage | None:
     """Store one received message; its row when it is new and pending (to be handled),
-    None when it was a duplicate or has been parked."""
+    None when it was a duplicate, has been parked, or (`handle`) has been handled at once
+    (drain.handle_on_receipt: its row is stored as done, or pending after a failure)."""
     try:
         envelope = parse_body(body, message_id_property=message_id_property)
     except MalformedMessage as exc:
@@ -44,10 +45,15 @@ def store_incoming(
     if not handled:
         logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
     try:
+        if handled and handle:
+            from common.messaging.drain import handle_on_receipt
+
+            handle_on_receipt(envelope, queue)
+            return None
         # A savepoint (or its own transaction in autocommit): a DataError below leaves the
         # connection usable for parking the message.
         with transaction.atomic():
-            row = _insert(envelope, queue, handled)
+            row = insert(envelope, queue, handled=handled)
     except DataError as exc:
         # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
         park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
@@ -55,7 +61,16 @@ def store_incoming(
     return row if handled else None
 
 
-def _insert(envelope: Envelope, queue: str, handled: bool) -> InboxMessage | None:
+def insert(
+    envelope: Envelope, queue: str, *, handled: bool = True, **fields
+) -> InboxMessage | None:
+    """INSERT the message's row unless its id is stored already (then None). A message
+    without a handler goes in as failed; `fields` set others (a status, say)."""
+    if not handled:
+        fields |= {
+            "status": InboxMessage.Status.FAILED,
+            "last_error": f"no handler for message type {envelope.type!r}",
+        }
     return insert_or_skip(
         InboxMessage,
         ["message_id"],
@@ -65,14 +80,7 @@ def _insert(envelope: Envelope, queue: str, handled: bool) -> InboxMessage | Non
         source_queue=queue,
         payload=envelope.payload,
         headers=envelope.headers,
-        **(
-            {}
-            if handled
-            else {
-                "status": InboxMessage.Status.FAILED,
-                "last_error": f"no handler for message type {envelope.type!r}",
-            }
-        ),
+        **fields,
     )
 
 

@@ -12,9 +12,8 @@ import pytest
 from django.db import transaction
 from kombu import Consumer
 
-from common.messaging import drain, relay
+from common.messaging import consumer, relay
 from common.messaging.broker import BatchOutcome, Outgoing, publisher
-from common.messaging.consumer import InboxReceiver
 from common.messaging.events import PublishAfterCommit, publishing_together, record_event
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing import broker
@@ -116,19 +115,25 @@ def test_deliveries_that_arrive_together_are_stored_acked_and_handled_as_one_bat
     fast_path, samples_queue, monkeypatch
 ):
     batches = []
-    handle_stored = drain.handle_stored
+    process_batch = consumer.process_batch
     monkeypatch.setattr(
-        drain,
-        "handle_stored",
-        lambda rows: batches.append([row.message_id for row in rows]) or handle_stored(rows),
+        consumer,
+        "process_batch",
+        lambda messages: (
+            batches.append([m.properties["message_id"] for m in messages])
+            or process_batch(messages)
+        ),
     )
     for value in range(5):
-        broker.publish_raw(samples_queue, envelope(value, message_id=f"m-{value}"))
+        message_id = f"m-{value}"
+        broker.publish_raw(
+            samples_queue, envelope(value, message_id=message_id), message_id=message_id
+        )
     loop = LoopTurns()
     with broker.broker_connection() as connection:
         channel = connection.default_channel
         channel.auto_decode = False
-        receiver = InboxReceiver(channel)
+        receiver = consumer.InboxReceiver(channel)
         receiver.hub = loop  # as in the worker, where kombu's event loop runs the consumer
         queue = broker.durable_queue(samples_queue)
         with Consumer(channel, queues=[queue], on_message=receiver, prefetch_count=100):

@@ -96,9 +96,10 @@ def test_garbage_bytes_are_acked_and_parked_and_the_consumer_goes_on(samples_que
     ids=["array", "no-id", "no-type", "payload-array", "bool-version", "nul", "nul-id",
          "surrogate-id"],
 )  # fmt: skip
-def test_malformed_messages_are_parked_once_with_the_reason(body, reason):
+@pytest.mark.parametrize("handle", [False, True], ids=["stored", "handled-on-receipt"])
+def test_malformed_messages_are_parked_once_with_the_reason(body, reason, handle):
     for _ in range(2):  # a redelivery of the same bad message is not parked twice
-        assert store_incoming(body=body, message_id_property=None, queue="q") is None
+        assert store_incoming(body=body, message_id_property=None, queue="q", handle=handle) is None
 
     parked = InboxMessage.objects.get()
     assert parked.status == "failed"

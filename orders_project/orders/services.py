@@ -1,4 +1,9 @@
-"""Every change to an order goes through these functions, each in one transaction."""
+"""Every change to an order goes through these functions, each in one transaction.
+
+Called inside a caller's transaction (an idempotent request, the drain's savepoint for a
+message), a function joins it without a savepoint of its own (savepoint=False): its errors
+fail the caller's block anyway, and a savepoint would cost two round trips per call.
+"""
 
 import logging
 import uuid
@@ -15,7 +20,7 @@ logger = logging.getLogger(__name__)
 ORDER_CREATED = "order.created"
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_create(*, user_id: str, amount: Decimal, description: str, request_id: str) -> Order:
     """Create a NEW order and its "order created" event, in one transaction (rule 1)."""
     now = timezone.now()
@@ -35,7 +40,7 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
     return order
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_apply_payment_result(
     *, order_id: uuid.UUID, succeeded: bool, reason: str = ""
 ) -> Order | None:

@@ -1,4 +1,10 @@
-"""Every change to an account goes through these functions, each in one transaction."""
+"""Every change to an account goes through these functions, each in one transaction.
+
+Called inside a caller's transaction (an idempotent request, the drain's savepoint for a
+message), a function joins it without a savepoint of its own (savepoint=False): its errors
+fail the caller's block anyway, and a savepoint would cost two round trips per call.
+account_create is the exception: its caller goes on after the unique violation.
+"""
 
 import uuid
 from decimal import Decimal
@@ -23,7 +29,7 @@ def account_create(*, user_id: str) -> Account:
         raise AccountAlreadyExists(f"User {user_id} already has an account.") from exc
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = None) -> Account:
     """Add `amount` to the user's balance and record it in the ledger.
 
@@ -46,7 +52,7 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
     return account
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
     """Charge an order once: debit the account if it holds enough, and record the outcome.
 

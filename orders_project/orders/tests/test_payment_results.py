@@ -108,6 +108,7 @@ def test_a_malformed_result_is_parked_at_once_and_changes_nothing(order_id, stat
     assert order.status == "NEW"
 
 
+@pytest.mark.django_db(transaction=True)  # a real rollback: the service has no savepoint
 def test_the_order_and_its_event_roll_back_together(monkeypatch):
     from common.messaging.models import OutboxMessage
 

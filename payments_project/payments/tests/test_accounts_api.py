@@ -199,6 +199,7 @@ def test_deposit_refuses_extra_fields(caller):
     assert Account.objects.get(user_id=caller.user_id).balance == 0
 
 
+@pytest.mark.django_db(transaction=True)  # a real rollback: the service has no savepoint
 def test_deposit_without_account_is_404(caller):
     response = caller.post("/accounts/deposit", {"amount": "10"})
 
