@@ -1,11 +1,14 @@
 """The gateway's client to the services: pooled keep-alive connections, bounded waits.
 
 One urllib3 pool per upstream and process, shared by the gunicorn threads (urllib3 pools
-are thread-safe). A failure to connect is retried once; nothing is retried once the request
-went out, so a POST is never sent twice by the gateway (a 503 after sending, say from a
-connection the service closed meanwhile, may mean it was executed: the client retries
-with its Idempotency-Key). Every HTTP answer of a service, 5xx and Retry-After included,
-goes back to the client unchanged.
+are thread-safe). A failure to connect is retried once. Once a request went out, it is
+sent again only if the connection broke before any answer (typically a kept-alive
+connection the service closed meanwhile: a gunicorn worker that restarted, or its
+keep-alive timeout) and sending it twice is harmless: a GET, HEAD or OPTIONS, or a request
+with an Idempotency-Key, which the service answers once and replays. A POST without a key
+is never sent twice by the gateway (its 503 may mean it was executed). A slow answer is
+never retried: the client gets the 504. Every HTTP answer of a service, 5xx and
+Retry-After included, goes back to the client unchanged.
 """
 
 from dataclasses import dataclass
@@ -13,7 +16,15 @@ from functools import cache
 
 import urllib3
 from django.conf import settings
-from urllib3.exceptions import HTTPError, MaxRetryError, ReadTimeoutError, TimeoutError
+from urllib3.exceptions import (
+    HTTPError,
+    MaxRetryError,
+    ProtocolError,
+    ReadTimeoutError,
+    TimeoutError,
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class UpstreamUnavailable(Exception):
@@ -57,11 +68,25 @@ def _pool(base_url: str) -> urllib3.HTTPConnectionPool:
 def call(
     upstream: str, method: str, path_and_query: str, *, headers: dict, body: bytes | None
 ) -> UpstreamResponse:
-    base_url = settings.UPSTREAMS[upstream]
-    try:
-        response = _pool(base_url).urlopen(
+    pool = _pool(settings.UPSTREAMS[upstream])
+    replayable = method in SAFE_METHODS or "Idempotency-Key" in headers
+
+    def send():
+        return pool.urlopen(
             method, path_and_query, body=body, headers=headers, preload_content=True
         )
+
+    try:
+        try:
+            response = send()
+        except (MaxRetryError, ProtocolError) as exc:
+            # urllib3 wraps the error in MaxRetryError for the methods it deems retryable.
+            reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+            if not (replayable and isinstance(reason, ProtocolError)):
+                raise
+            # The connection broke (a kept-alive one the service had closed, typically):
+            # once more, on another connection.
+            response = send()
     except MaxRetryError as exc:
         if isinstance(exc.reason, ReadTimeoutError):
             raise UpstreamTimeout(str(exc.reason)) from exc

@@ -24,6 +24,10 @@ class EchoUpstream(BaseHTTPRequestHandler):
             "body": body.decode(),
         }
         self.server.seen.append(record)
+        if self.server.drop > 0:  # hang up without an answer, as a restarting worker does
+            self.server.drop -= 1
+            self.close_connection = True
+            return
         time.sleep(self.server.delay)
         payload = json.dumps(record).encode()
         self.send_response(self.server.status or (201 if self.command == "POST" else 200))
@@ -47,6 +51,7 @@ def upstreams(settings):
     for name in ("orders", "payments"):
         server = ThreadingHTTPServer(("127.0.0.1", 0), EchoUpstream)
         server.seen, server.delay, server.extra_headers, server.status = [], 0.0, {}, None
+        server.drop = 0
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers[name] = server
     settings.UPSTREAMS = {

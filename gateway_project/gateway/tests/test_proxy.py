@@ -163,6 +163,27 @@ def test_a_service_that_does_not_answer_in_time_is_504(client, upstreams, settin
     assert len(upstreams["orders"].seen) == 1  # never retried once sent
 
 
+@pytest.mark.parametrize(
+    ("method", "headers", "answered"),
+    [
+        ("get", {}, 200),
+        ("post", {"Idempotency-Key": "k-1"}, 201),  # the service replays its answer
+        ("post", {}, 503),  # may have been executed: never sent twice
+    ],
+    ids=["get", "post-with-key", "post-without-key"],
+)
+def test_a_connection_that_breaks_before_the_answer_is_retried_only_when_that_is_harmless(
+    client, upstreams, method, headers, answered
+):
+    upstreams["orders"].drop = 1
+    path = "/orders/00000000-0000-0000-0000-000000000001" if method == "get" else "/orders"
+
+    response = getattr(client, method)(path, headers={"X-User-Id": "u-1", **headers})
+
+    assert response.status_code == answered
+    assert len(upstreams["orders"].seen) == (1 if answered == 503 else 2)
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_services_own_error_answer_passes_through_unchanged(client, upstreams, status, method):
