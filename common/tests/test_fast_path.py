@@ -78,10 +78,26 @@ def test_with_the_broker_down_the_commit_stands_and_the_sweep_publishes(
     row = record(6)  # the callback fails quietly: the business change is committed
 
     row.refresh_from_db()
-    assert (row.status, row.attempts) == (OutboxMessage.Status.PENDING, 0)
+    assert (row.status, row.attempts, row.sent_at) == (OutboxMessage.Status.PENDING, 0, None)
     monkeypatch.undo()
     assert relay.relay_outbox() == 1
     assert len(broker.take_messages(samples_queue)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_the_broker_refuses_right_after_commit_spends_an_attempt_and_waits(
+    fast_path, monkeypatch, samples_queue
+):
+    def refuse(messages, **kwargs):
+        return BatchOutcome(rejected={m.message_id: "the broker refused it" for m in messages})
+
+    monkeypatch.setattr(relay.publisher, "publish_batch", refuse)
+    row = record(7)
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.sent_at) == (OutboxMessage.Status.PENDING, 1, None)
+    assert row.last_error == "the broker refused it"
+    assert row.next_attempt_at > row.created_at  # backed off, for the sweep
 
 
 @pytest.mark.django_db(transaction=True)
