@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from common.messaging import inbox
 from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
 from common.messaging.events import Event, PermanentFailure, publishing_together
@@ -65,8 +66,6 @@ def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
     pending, with the attempt recorded, for the drain to retry: False. An error of the
     insert itself (a payload the database refuses) goes to the caller.
     """
-    from common.messaging import inbox
-
     conf = messaging_settings()
     row = None
     try:

@@ -46,6 +46,7 @@ def store_incoming(
         logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
     try:
         if handled and handle:
+            # Imported here: the drain imports this module.
             from common.messaging.drain import handle_on_receipt
 
             handle_on_receipt(envelope, queue)
