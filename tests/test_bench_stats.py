@@ -43,3 +43,10 @@ def test_targets_are_judged_each_in_its_direction_with_the_gap():
     assert judged["gateway's addition at p50 (POST /orders, 16)"]["met"] is True
     assert judged["idle memory of all processes (RSS sum)"]["met"] is True
     assert all(row["met"] for row in targets(figures(p50=40.0, relay=6000, rss=1000)))
+
+
+def test_a_small_miss_is_stated_as_a_percentage():
+    judged = {row["target"]: row for row in targets(figures(p50=40.0, relay=4900, rss=1040))}
+
+    assert judged["idle memory of all processes (RSS sum)"]["gap"] == "1.6 % over"
+    assert judged["relay, published and confirmed"]["gap"] == "2.0 % short"
