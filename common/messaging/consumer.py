@@ -24,10 +24,11 @@ import select
 import time
 
 from celery import bootsteps
-from django.db import DatabaseError, connection, transaction
+from django.db import Error, connection, transaction
 from kombu import Consumer
 from kombu.asynchronous import get_event_loop
 
+from common.db import check_constraints_at_once
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
 
@@ -75,8 +76,10 @@ class InboxReceiver:
         self.hub = get_event_loop()
         self.socket = getattr(channel.connection, "sock", None)
         conf = messaging_settings()
-        self.max_batch = max(1, min(conf.BATCH_SIZE, conf.PREFETCH_COUNT))
+        # PREFETCH_COUNT 0 means no limit from the broker.
+        self.max_batch = max(1, min(conf.BATCH_SIZE, conf.PREFETCH_COUNT or conf.BATCH_SIZE))
         self.batch: list = []
+        self.scheduled = False  # a _flush_unless_more_waiting is due on the loop
 
     def __call__(self, message) -> None:
         if self.hub is None:
@@ -85,18 +88,24 @@ class InboxReceiver:
         self.batch.append(message)
         if len(self.batch) >= self.max_batch:
             self._flush()
-        elif len(self.batch) == 1:
+        elif not self.scheduled:
+            self.scheduled = True
             self.hub.call_soon(self._flush_unless_more_waiting)
 
     def _flush_unless_more_waiting(self) -> None:
         if self.batch and self._more_waiting():
             self.hub.call_soon(self._flush_unless_more_waiting)
-        else:
-            self._flush()
+            return
+        self.scheduled = False
+        self._flush()
 
     def _more_waiting(self) -> bool:
+        if self.socket is None:
+            return False
         try:
-            return bool(self.socket and select.select([self.socket], [], [], 0)[0])
+            poller = select.poll()  # not select(): it fails for descriptors over 1023
+            poller.register(self.socket, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):  # a closed socket: nothing more will come on it
             return False
 
@@ -108,7 +117,8 @@ class InboxReceiver:
 
 def process_batch(messages: list) -> None:
     """Store deliveries in the inbox and handle the new ones (HANDLE_ON_RECEIPT), all in one
-    transaction, then ack them; requeue them all if the database fails meanwhile.
+    transaction, then ack them. If that transaction fails, each message is stored again on
+    its own (store_one_by_one).
 
     Nothing a message contains may stop the consumer: an error that is not the database's
     parks that message (with its raw body), and a handler that raises leaves its message
@@ -121,17 +131,47 @@ def process_batch(messages: list) -> None:
     handle = messaging_settings().HANDLE_ON_RECEIPT
     try:
         with transaction.atomic(), publishing_together():
+            check_constraints_at_once()  # a handler's violation fails the handler, not the batch
             for message in messages:
                 _store_or_park(inbox, *_delivery(message), handle=handle)
-    except DatabaseError as exc:
-        logger.error("Cannot store %d message(s), requeueing them: %s", len(messages), exc)
-        # The consumer keeps one connection for its life (no request cycle closes it);
-        # after an error it is dropped, and the next batch connects afresh.
-        connection.close()
-        time.sleep(DATABASE_RETRY_PAUSE_SECONDS)
-        _settle(messages, "requeue")
+    except Exception as exc:
+        logger.warning(
+            "A batch of %d message(s) failed, storing each alone: %s", len(messages), exc
+        )
+        _drop_connection()
+        store_one_by_one(messages)
         return
     _settle(messages, "ack")
+
+
+def store_one_by_one(messages: list) -> None:
+    """After a batch failed: each message in a transaction of its own, stored but not
+    handled (the drain handles it, counting its attempts), then acked. So a message whose
+    handling fails in a way no savepoint catches cannot block its queue. If the database
+    fails here too, it is down: the message and the rest go back to the broker after a pause.
+    """
+    from common.messaging import inbox
+
+    for position, message in enumerate(messages):
+        try:
+            with transaction.atomic():
+                _store_or_park(inbox, *_delivery(message), handle=False)
+        except Error as exc:
+            logger.error("Cannot store messages, requeueing %d: %s", len(messages) - position, exc)
+            _drop_connection()
+            time.sleep(DATABASE_RETRY_PAUSE_SECONDS)
+            _settle(messages[position:], "requeue")
+            return
+        _settle([message], "ack")
+
+
+def _drop_connection() -> None:
+    """The consumer keeps one connection for its life (no request cycle closes it); after an
+    error it is dropped, and the next transaction connects afresh."""
+    try:
+        connection.close()
+    except Error as exc:
+        logger.debug("Ignoring an error while closing a broken connection: %s", exc)
 
 
 def _delivery(message) -> tuple[bytes, str | None, str]:
@@ -153,12 +193,9 @@ def _settle(messages: list, how: str) -> None:
 def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str, *, handle: bool):
     """store_incoming, with any failure but the database's turned into a parked message."""
     try:
-        return inbox.store_incoming(
-            body=body, message_id_property=message_id, queue=queue, handle=handle
-        )
-    except DatabaseError:
+        inbox.store_incoming(body=body, message_id_property=message_id, queue=queue, handle=handle)
+    except Error:
         raise
     except Exception as exc:
         logger.exception("Unexpected error storing a message from %s; parking it", queue)
         inbox.park_malformed(body, None, queue, f"cannot be stored: {exc!r}")
-        return None

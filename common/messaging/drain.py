@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from common.db import check_constraints_at_once
 from common.messaging import inbox
 from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
@@ -46,6 +47,7 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
     handled = attempted = 0
     while attempted < max_messages:
         with transaction.atomic(), publishing_together():
+            check_constraints_at_once()  # a handler's violation fails the handler, not the batch
             rows = claim_due_rows(InboxMessage, batch_size, order=ORDER)
             handled += sum(_handle(row, conf) for row in rows)
         attempted += len(rows)

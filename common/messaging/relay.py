@@ -33,9 +33,7 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
     for _ in range(max_batches):
         with transaction.atomic():
             commit_without_waiting_for_the_disk()  # a lost mark only publishes again
-            rows = claim_due_rows(
-                OutboxMessage, batch_size, order=("next_attempt_at", "created_at")
-            )
+            rows = claim_due_rows(OutboxMessage, batch_size, order=ORDER)
             if not rows:
                 break
             outcome = _publish(rows, conf)
@@ -69,7 +67,8 @@ def publish_after_commit(ids: list) -> None:
             if rows:
                 timeout = min(conf.CONFIRM_TIMEOUT_SECONDS, AFTER_COMMIT_CONFIRM_TIMEOUT_SECONDS)
                 outcome = _publish(rows, conf, confirm_timeout=timeout)
-                unconfirmed = [row.id for row in rows if str(row.id) not in outcome.confirmed]
+                confirmed = set(outcome.confirmed)
+                unconfirmed = [row.id for row in rows if str(row.id) not in confirmed]
                 if unconfirmed:
                     OutboxMessage.objects.filter(id__in=unconfirmed).update(
                         status=OutboxMessage.Status.PENDING, sent_at=None
@@ -105,11 +104,11 @@ def _claim_marking_sent(ids: list) -> list[OutboxMessage]:
                 SELECT id FROM {table} WHERE id = ANY(%s) AND status = %s
                 FOR UPDATE SKIP LOCKED
             )
-            UPDATE {table} AS outbox SET status = %s, sent_at = now(), last_error = ''
+            UPDATE {table} AS outbox SET status = %s, sent_at = %s, last_error = ''
             FROM claimed WHERE outbox.id = claimed.id
             RETURNING outbox.*
             """,  # noqa: S608 - the table name is quoted, values are parameters
-            [list(ids), OutboxMessage.Status.PENDING, OutboxMessage.Status.SENT],
+            [list(ids), OutboxMessage.Status.PENDING, OutboxMessage.Status.SENT, timezone.now()],
         )
     )
     for row in rows:

@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from kombu import Consumer
 
-from common.messaging import consumer, relay
+from common.messaging import consumer, drain, relay
 from common.messaging.broker import BatchOutcome, Outgoing, publisher
 from common.messaging.events import PublishAfterCommit, publishing_together, record_event
 from common.messaging.models import InboxMessage, OutboxMessage
@@ -101,6 +101,23 @@ def test_a_message_the_broker_refuses_right_after_commit_spends_an_attempt_and_w
 
 
 @pytest.mark.django_db(transaction=True)
+def test_after_commit_only_the_confirmed_rows_stay_marked_sent(fast_path, monkeypatch):
+    def mixed(messages, **kwargs):
+        confirmed, refused, _unanswered = (m.message_id for m in messages)
+        return BatchOutcome(confirmed=[confirmed], rejected={refused: "nack"}, outage="timeout")
+
+    monkeypatch.setattr(relay.publisher, "publish_batch", mixed)
+    with transaction.atomic(), publishing_together():
+        rows = [record_event(type="sample.created", payload={"value": n}) for n in range(3)]
+
+    confirmed, refused, unanswered = (OutboxMessage.objects.get(pk=row.pk) for row in rows)
+    assert confirmed.status == OutboxMessage.Status.SENT
+    assert confirmed.sent_at is not None
+    assert (refused.status, refused.attempts, refused.sent_at) == ("pending", 1, None)
+    assert (unanswered.status, unanswered.attempts, unanswered.sent_at) == ("pending", 0, None)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_received_message_is_handled_at_once_and_its_duplicates_never(fast_path, samples_queue):
     for _ in range(3):
         broker.publish_raw(samples_queue, envelope(7, message_id="m-7"), message_id="m-7")
@@ -124,6 +141,22 @@ class LoopTurns:
         callbacks, self.callbacks = self.callbacks, []
         for callback in callbacks:
             callback()
+
+
+def consume_in_one_batch(queue: str, count: int) -> int:
+    """Deliver `count` messages to an InboxReceiver, then let its loop turn: one batch."""
+    loop = LoopTurns()
+    with broker.broker_connection() as connection:
+        channel = connection.default_channel
+        channel.auto_decode = False
+        receiver = consumer.InboxReceiver(channel)
+        receiver.hub = loop
+        with Consumer(channel, queues=[broker.durable_queue(queue)], on_message=receiver):
+            for _ in range(count):
+                connection.drain_events(timeout=5)
+            delivered = len(receiver.batch)
+            loop.turn()
+    return delivered
 
 
 @pytest.mark.django_db(transaction=True)
@@ -165,6 +198,52 @@ def test_deliveries_that_arrive_together_are_stored_acked_and_handled_as_one_bat
     assert sorted(Effect.objects.values_list("value", flat=True)) == list(range(5))
     assert set(InboxMessage.objects.values_list("status", flat=True)) == {"done"}
     assert broker.take_messages(samples_queue, timeout=0.3) == []  # all acked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_batch_a_failing_handler_costs_only_its_own_message(
+    fast_path, samples_queue, monkeypatch
+):
+    poison = envelope(0, message_id="p-2", type="sample.poison")
+    bodies = [
+        (envelope(1, message_id="m-1"), "m-1"),
+        (poison, "p-2"),
+        (envelope(2, message_id="m-2"), "m-2"),
+    ]
+    for body, message_id in bodies:
+        broker.publish_raw(samples_queue, body, message_id=message_id)
+
+    assert consume_in_one_batch(samples_queue, 3) == 3
+
+    assert sorted(Effect.objects.values_list("message_id", flat=True)) == ["m-1", "m-2"]
+    failed = InboxMessage.objects.get(message_id="p-2")
+    assert (failed.status, failed.attempts) == (InboxMessage.Status.PENDING, 1)
+    assert broker.take_messages(samples_queue, timeout=0.3) == []  # all acked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_transaction_fails_is_stored_message_by_message_for_the_drain(
+    fast_path, samples_queue, monkeypatch
+):
+    from django.db import OperationalError
+
+    def fails_beyond_any_savepoint(envelope, queue):  # as a commit-time error would
+        raise OperationalError("could not serialize access")
+
+    monkeypatch.setattr(drain, "handle_on_receipt", fails_beyond_any_savepoint)
+    for value in range(3):
+        broker.publish_raw(
+            samples_queue, envelope(value, message_id=f"b-{value}"), message_id=f"b-{value}"
+        )
+
+    assert consume_in_one_batch(samples_queue, 3) == 3
+
+    # Stored, pending and acked: the queue is not blocked, and the drain handles them.
+    assert set(InboxMessage.objects.values_list("status", flat=True)) == {"pending"}
+    assert broker.take_messages(samples_queue, timeout=0.3) == []
+    monkeypatch.undo()
+    assert drain.drain_inbox() == 3
+    assert sorted(Effect.objects.values_list("value", flat=True)) == [0, 1, 2]
 
 
 @pytest.mark.django_db(transaction=True)

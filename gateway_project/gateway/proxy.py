@@ -53,12 +53,14 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
     path = route.upstream_path(**kwargs)
     query = request.META.get("QUERY_STRING", "")
     try:
+        headers = _forwarded_headers(request)
         answer = upstream.call(
             route.upstream,
             request.method,
             f"{path}?{query}" if query else path,
-            headers=_forwarded_headers(request),
+            headers=headers,
             body=body or None,
+            replayed_by_key=route.replays_by_idempotency_key and "Idempotency-Key" in headers,
         )
     except upstream.UpstreamTimeout as exc:
         logger.warning("%s timed out on %s %s: %s", route.upstream, request.method, path, exc)

@@ -32,6 +32,9 @@ class Route:
     path: str  # Django path pattern, also the public path of the contract
     upstream: str  # key of settings.UPSTREAMS
     methods: tuple[str, ...]
+    # The service answers a POST with an Idempotency-Key once and replays that answer, so
+    # the gateway may send it twice (upstream.call).
+    replays_by_idempotency_key: bool = False
 
     def upstream_path(self, **kwargs: str) -> str:
         path = self.path
@@ -42,8 +45,8 @@ class Route:
 
 ROUTES = [
     Route("account-create", "accounts", "payments", ("POST",)),
-    Route("account-deposit", "accounts/deposit", "payments", ("POST",)),
+    Route("account-deposit", "accounts/deposit", "payments", ("POST",), True),
     Route("account-balance", "accounts/balance", "payments", ("GET",)),
-    Route("orders", "orders", "orders", ("GET", "POST")),
+    Route("orders", "orders", "orders", ("GET", "POST"), True),
     Route("order", "orders/<public_id:order_id>", "orders", ("GET",)),
 ]

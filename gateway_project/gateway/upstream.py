@@ -2,13 +2,13 @@
 
 One urllib3 pool per upstream and process, shared by the gunicorn threads (urllib3 pools
 are thread-safe). A failure to connect is retried once. Once a request went out, it is
-sent again only if the connection broke before any answer (typically a kept-alive
+sent again only if the connection broke before a whole answer (typically a kept-alive
 connection the service closed meanwhile: a gunicorn worker that restarted, or its
 keep-alive timeout) and sending it twice is harmless: a GET, HEAD or OPTIONS, or a request
-with an Idempotency-Key, which the service answers once and replays. A POST without a key
-is never sent twice by the gateway (its 503 may mean it was executed). A slow answer is
-never retried: the client gets the 504. Every HTTP answer of a service, 5xx and
-Retry-After included, goes back to the client unchanged.
+with an Idempotency-Key to an endpoint that answers it once and replays that answer
+(`replayed_by_key`). Any other POST is never sent twice by the gateway (its 503 may mean it
+was executed). A slow answer is never retried: the client gets the 504. Every HTTP answer
+of a service, 5xx and Retry-After included, goes back to the client unchanged.
 """
 
 from dataclasses import dataclass
@@ -66,10 +66,16 @@ def _pool(base_url: str) -> urllib3.HTTPConnectionPool:
 
 
 def call(
-    upstream: str, method: str, path_and_query: str, *, headers: dict, body: bytes | None
+    upstream: str,
+    method: str,
+    path_and_query: str,
+    *,
+    headers: dict,
+    body: bytes | None,
+    replayed_by_key: bool = False,
 ) -> UpstreamResponse:
     pool = _pool(settings.UPSTREAMS[upstream])
-    replayable = method in SAFE_METHODS or "Idempotency-Key" in headers
+    replayable = method in SAFE_METHODS or replayed_by_key
 
     def send():
         return pool.urlopen(

@@ -164,24 +164,27 @@ def test_a_service_that_does_not_answer_in_time_is_504(client, upstreams, settin
 
 
 @pytest.mark.parametrize(
-    ("method", "headers", "answered"),
+    ("method", "path", "service", "headers", "answered"),
     [
-        ("get", {}, 200),
-        ("post", {"Idempotency-Key": "k-1"}, 201),  # the service replays its answer
-        ("post", {}, 503),  # may have been executed: never sent twice
+        ("get", "/orders/00000000-0000-0000-0000-000000000001", "orders", {}, 200),
+        # Orders answers a key once and replays that answer:
+        ("post", "/orders", "orders", {"Idempotency-Key": "k-1"}, 201),
+        # May have been executed: never sent twice.
+        ("post", "/orders", "orders", {}, 503),
+        # Account creation does not replay by key: a second copy would answer 409.
+        ("post", "/accounts", "payments", {"Idempotency-Key": "k-1"}, 503),
     ],
-    ids=["get", "post-with-key", "post-without-key"],
+    ids=["get", "order-with-key", "order-without-key", "account-with-key"],
 )
 def test_a_connection_that_breaks_before_the_answer_is_retried_only_when_that_is_harmless(
-    client, upstreams, method, headers, answered
+    client, upstreams, method, path, service, headers, answered
 ):
-    upstreams["orders"].drop = 1
-    path = "/orders/00000000-0000-0000-0000-000000000001" if method == "get" else "/orders"
+    upstreams[service].drop = 1
 
     response = getattr(client, method)(path, headers={"X-User-Id": "u-1", **headers})
 
     assert response.status_code == answered
-    assert len(upstreams["orders"].seen) == (1 if answered == 503 else 2)
+    assert len(upstreams[service].seen) == (1 if answered == 503 else 2)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
