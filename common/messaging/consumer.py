@@ -28,7 +28,6 @@ from django.db import Error, connection, transaction
 from kombu import Consumer
 from kombu.asynchronous import get_event_loop
 
-from common.db import check_constraints_at_once
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
 
@@ -126,12 +125,11 @@ def process_batch(messages: list) -> None:
     """
     # Imported here: this module is loaded with the Celery app, before Django's models.
     from common.messaging import inbox
-    from common.messaging.events import publishing_together
+    from common.messaging.drain import batch_transaction
 
     handle = messaging_settings().HANDLE_ON_RECEIPT
     try:
-        with transaction.atomic(), publishing_together():
-            check_constraints_at_once()  # a handler's violation fails the handler, not the batch
+        with batch_transaction():
             for message in messages:
                 _store_or_park(inbox, *_delivery(message), handle=handle)
     except Exception as exc:

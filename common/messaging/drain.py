@@ -19,6 +19,8 @@ commit of its own.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from django.db import transaction
@@ -46,8 +48,7 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
     batch_size = batch_size or conf.BATCH_SIZE
     handled = attempted = 0
     while attempted < max_messages:
-        with transaction.atomic(), publishing_together():
-            check_constraints_at_once()  # a handler's violation fails the handler, not the batch
+        with batch_transaction():
             rows = claim_due_rows(InboxMessage, batch_size, order=ORDER)
             handled += sum(_handle(row, conf) for row in rows)
         attempted += len(rows)
@@ -55,6 +56,17 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
         if len(rows) < batch_size:
             break
     return handled
+
+
+@contextmanager
+def batch_transaction() -> Iterator[None]:
+    """The transaction of a batch of messages, the drain's and the consumer's: the events
+    its handlers record are published together after the commit, and deferred constraints
+    are checked at each statement, so a handler's violation fails that handler's savepoint,
+    not the whole batch's commit (again on every retry)."""
+    with transaction.atomic(), publishing_together():
+        check_constraints_at_once()
+        yield
 
 
 def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
