@@ -31,6 +31,33 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# The proxy that terminates TLS says a request came over HTTPS in X-Forwarded-Proto (it must
+# overwrite what a client sent). Empty turns it off: a plain-HTTP deployment without such a
+# proxy (manage_all.sh, the compose file as published) must not believe a client's header.
+_proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# Sent only on requests that came over HTTPS (browsers ignore it over HTTP anyway). A year,
+# as the HSTS preload list and Mozilla's guidelines ask; 0 turns it off, a short value tries
+# it first. Subdomains: those of the host that sends it (the API's host), not the whole domain.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# Off by default: HTTP to HTTPS redirection is the TLS proxy's job. Behind it, the gateway
+# calls the services, and health checks call every process, over plain HTTP on the internal
+# network; a redirect there would break them.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+
+# `manage.py check --deploy` is clean (tests/test_check_deploy.py) but for these, on purpose:
+SILENCED_SYSTEM_CHECKS = [
+    # W008, SECURE_SSL_REDIRECT off: the TLS proxy in front redirects (see above).
+    "security.W008",
+    # W021, SECURE_HSTS_PRELOAD off: joining browsers' preload list is the domain owner's
+    # commitment, and only a registrable domain can join, not the API's host.
+    "security.W021",
+]
+
 # Static files (admin, Swagger UI) are collected once and served compressed by WhiteNoise.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
