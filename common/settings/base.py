@@ -84,11 +84,39 @@ def database_from_env(var: str, default_url: str) -> dict:
             "timeout": 30,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database["ENGINE"] = "common.postgresql"  # a deadline for every answer
+        database["OPTIONS"] = {**database.get("OPTIONS", {}), **postgres_timeouts()}
     database.setdefault("TEST", {})
     if env.str("TEST_DATABASE_SUFFIX", default=""):
         # Lets two test runs on one server stay apart (CI and a developer, say).
         database["TEST"]["NAME"] = f"test_{database['NAME']}_{env.str('TEST_DATABASE_SUFFIX')}"
     return database
+
+
+def postgres_timeouts() -> dict:
+    """Nothing waits for PostgreSQL for ever (docs/operations.md, "Time-outs").
+
+    The server cancels a statement after DB_STATEMENT_TIMEOUT_SECONDS and a lock wait after
+    DB_LOCK_TIMEOUT_SECONDS (both shorter than the gateway's patience with a service, so
+    the client gets this service's 503, not the gateway's time-out), and ends a session
+    left idle in a transaction. A paused or unreachable server enforces none of that: the
+    client gives up connecting after DB_CONNECT_TIMEOUT_SECONDS and waiting for any answer
+    after statement time-out + 2 s (common/postgresql/base.py). 0 turns a limit off.
+    """
+    statement = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default=5.0)
+    lock = env.float("DB_LOCK_TIMEOUT_SECONDS", default=3.0)
+    idle = env.float("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", default=30.0)
+    server = {
+        "statement_timeout": statement,
+        "lock_timeout": lock,
+        "idle_in_transaction_session_timeout": idle,
+    }
+    return {
+        "connect_timeout": env.int("DB_CONNECT_TIMEOUT_SECONDS", default=3),
+        "options": " ".join(f"-c {name}={int(seconds * 1000)}" for name, seconds in server.items()),
+        "answer_timeout": statement + 2 if statement else None,
+    }
 
 
 REST_FRAMEWORK = {

@@ -1,7 +1,10 @@
+import os
+import signal
 import uuid
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from common.messaging.conf import messaging_settings
@@ -57,3 +60,19 @@ class CallerClient:
 @pytest.fixture
 def caller(api_client, user_id) -> CallerClient:
     return CallerClient(api_client, user_id)
+
+
+@pytest.fixture
+def paused_database():
+    """Pauses (SIGSTOP) the PostgreSQL server process behind this thread's connection, as
+    a frozen server would be, with a 1 s answer deadline; continued afterwards. Only that
+    connection's backend stops: the rest of the server goes on serving others."""
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    connection.connection.answer_timeout = 1.0
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        connection.close()  # as Django does after a request whose connection failed
