@@ -23,9 +23,11 @@ def test_the_server_timeouts_are_set_on_every_connection():
 
 def test_a_paused_server_fails_the_query_within_the_deadline(paused_database):
     started = time.monotonic()
-    with pytest.raises(OperationalError, match="did not answer within 1 s"):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+    with (
+        pytest.raises(OperationalError, match="did not answer within 1 s"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1")
     assert time.monotonic() - started < 3
     assert connection.connection is None or connection.connection.closed
 
