@@ -4,8 +4,12 @@ Bind address comes from the command line (manage_all.sh, docker-compose.yml): on
 for every service.
 """
 
+import ctypes
 import multiprocessing
 import os
+import signal
+
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 # Sync workers: a request holds a database connection for its whole life, so concurrency
 # is bounded by workers x threads, which the database pool is sized for.
@@ -21,3 +25,23 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Restart workers now and then so a slow leak cannot grow without bound.
 max_requests = 5000
 max_requests_jitter = 500
+# gunicorn's runtime control socket is one path per user (~/.gunicorn): every gunicorn of
+# every stack on the machine would share it. Nothing here uses it.
+control_socket_disable = True
+
+
+def post_fork(server, worker):
+    """A worker dies with its master: after a kill -9 of the master, orphaned workers would
+    keep the listening socket, and the master the supervisor starts could not bind it."""
+    die_with_parent(server.pid)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    # Linux's PR_SET_PDEATHSIG; elsewhere workers notice on their own, within a timeout.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the master died before prctl took effect
+        os._exit(1)

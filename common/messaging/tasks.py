@@ -5,12 +5,13 @@ from celery import shared_task
 from common.messaging import cleanup, drain, relay
 
 
-@shared_task(name="messaging.relay_outbox", ignore_result=True)
+# quiet_when_idle: the 1 s sweeps log at DEBUG when they find nothing (common/logging.py).
+@shared_task(name="messaging.relay_outbox", ignore_result=True, quiet_when_idle=True)
 def relay_outbox() -> int:
     return relay.relay_outbox()
 
 
-@shared_task(name="messaging.drain_inbox", ignore_result=True)
+@shared_task(name="messaging.drain_inbox", ignore_result=True, quiet_when_idle=True)
 def drain_inbox() -> int:
     return drain.drain_inbox()
 

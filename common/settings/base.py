@@ -148,13 +148,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"},
+        "plain": {
+            "()": "common.logging.UTCFormatter",
+            "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        },
     },
+    "filters": {"quiet_idle_sweeps": {"()": "common.logging.QuietIdleSweeps"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "plain",
+            "filters": ["quiet_idle_sweeps"],
         },
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

@@ -13,9 +13,12 @@ from common.settings.base import (  # noqa: F401
     STATIC_ROOT,
     STATIC_URL,
     TEMPLATES,
+    TIME_ZONE,
     USE_TZ,
+    postgres_timeouts,
 )
 from common.settings.env import env
+from common.settings.timeouts import check_timeouts_nest
 
 SERVICE_NAME = "gateway"
 ROOT_URLCONF = "gateway_project.urls"
@@ -48,6 +51,12 @@ UPSTREAMS = {
 }
 UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=2.0)
 UPSTREAM_READ_TIMEOUT_SECONDS = env.float("UPSTREAM_READ_TIMEOUT_SECONDS", default=10.0)
+check_timeouts_nest(
+    database_answer=postgres_timeouts()["answer_timeout"],
+    upstream_connect=UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+    upstream_read=UPSTREAM_READ_TIMEOUT_SECONDS,
+    gunicorn_timeout=env.float("GUNICORN_TIMEOUT", default=30.0),
+)
 # Keep-alive connections kept per upstream and gateway process (gunicorn threads use them).
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=16)
 # Sent on every forwarded call; the services refuse API calls without it.
