@@ -12,7 +12,7 @@
 #
 # Configuration: the environment, then .env (ENV_FILE names another; created from
 # .env.example on first `up`). Runtime state lives under var/ (VAR_DIR names another):
-# var/run/NAME.pid, var/log/NAME.log.
+# var/run/ (supervisord: config, socket, pid), var/log/NAME.log (rotated by size).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,20 +46,15 @@ load_env() {
   fi
 }
 
-# FILE [override]: export its NAME=value lines, as django-environ reads them (an `export `
-# prefix and quotes around the value are allowed). Variables already set in the environment
-# win, unless `override`.
+# FILE [override]: export its variables, parsed by django-environ as the services parse
+# them (deploy/env_exports.py): one reader for bash and Django. Variables already set in
+# the environment win, unless `override`.
 read_env_file() {
   [[ -f "$1" ]] || return 0
-  local line name value
-  while IFS= read -r line || [[ -n "$line" ]]; do
-    if [[ "$line" =~ ^[[:space:]]*(#|$) ]]; then continue; fi
-    line="${line#export }"
-    name="${line%%=*}"; value="${line#*=}"
-    [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "$1: cannot read line '$line'"
-    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
-    if [[ -z "${!name+x}" || "${2:-}" == override ]]; then export "$name=$value"; fi
-  done < "$1"
+  [[ -x "$PY" ]] || die "no virtualenv at $VENV yet: run ./manage_all.sh up first"
+  local exports
+  exports="$("$PY" deploy/env_exports.py "$1" ${2:+--override})" || die "cannot read $1"
+  eval "$exports"
 }
 
 set_defaults() {
@@ -78,6 +73,10 @@ set_defaults() {
   export FLOWER_BASIC_AUTH="${FLOWER_USER:-admin}:${FLOWER_PASSWORD:-}"
   # Names this stack's Celery nodes, so two stacks on one machine stay apart.
   export STACK_NAME="${STACK_NAME:-main}"
+  # Every process logs UTC times, whatever the host's zone (gunicorn, Celery, supervisord).
+  export TZ=UTC
+  # Each process's log (var/log/NAME.log) is rotated at this size, keeping so many.
+  export LOG_MAX_BYTES="${LOG_MAX_BYTES:-20MB}" LOG_BACKUPS="${LOG_BACKUPS:-5}"
 }
 
 # First `up` on a fresh clone: an env file with freshly generated secrets, printed once.
@@ -177,9 +176,7 @@ default_databases() {
 }
 
 any_process_running() {
-  local name
-  for name in "${PROCESSES[@]}"; do pid_of "$name" >/dev/null && return 0; done
-  return 1
+  process_states | awk '$2 != "STOPPED" && $2 != "EXITED" && $2 != "FATAL" {found = 1} END {exit !found}'
 }
 
 reachable_postgres() {
@@ -261,20 +258,6 @@ process_command() {
   esac
 }
 
-# A pid file holds "PID STARTTIME" (field 22 of /proc/PID/stat): a pid reused by another
-# process after a reboot is not taken for ours, and never signalled.
-start_time_of() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
-
-pid_of() {
-  local pidfile="$RUN_DIR/$1.pid" pid started
-  [[ -f "$pidfile" ]] || return 1
-  read -r pid started < "$pidfile" || return 1
-  [[ -n "$pid" && -n "$started" && "$(start_time_of "$pid")" == "$started" ]] || return 1
-  # A killed process its parent has not reaped yet (a zombie) runs no more.
-  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
-  echo "$pid"
-}
-
 port_free() {
   "$PY" - "$1" <<'PY'
 import socket, sys
@@ -303,8 +286,115 @@ except Exception:
 PY
 }
 
+# --- supervision -----------------------------------------------------------------------------
+#
+# supervisord (pinned in requirements/base.txt) runs the processes: it restarts one that
+# exits at once, backs off (1 s, 2 s, ...) when it dies again within STARTSECS of a start,
+# and gives up after START_RETRIES such tries (state FATAL, which `status` reports as a
+# crash loop); it rotates each log by size and stops a process with TERM, then KILL of its
+# whole process group after STOP_WAIT_SECONDS. One supervisord per stack: its socket,
+# config and pid live under VAR_DIR/run, so stacks with their own VAR_DIR stay apart.
+STARTSECS=3
+START_RETRIES=5
+# Longer than gunicorn's graceful_timeout (10 s) and a Celery worker's batch.
+STOP_WAIT_SECONDS=20
+
+supervisor_conf() { echo "$RUN_DIR/supervisord.conf"; }
+
+supervisorctl() { "$VENV/bin/supervisorctl" -c "$(supervisor_conf)" "$@"; }
+
+supervisord_running() {
+  [[ -f "$(supervisor_conf)" ]] && supervisorctl pid >/dev/null 2>&1
+}
+
+# The config, written anew by every command that starts something, from this shell's
+# configuration. The processes inherit supervisord's environment: the one of the `up` (or
+# `start`) that started it.
+write_supervisor_conf() {
+  local name
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  {
+    cat <<CONF
+; Written by manage_all.sh: edits are lost at the next up/start.
+[unix_http_server]
+file=$RUN_DIR/supervisor.sock
+chmod=0700
+
+[supervisord]
+logfile=$LOG_DIR/supervisord.log
+logfile_maxbytes=$LOG_MAX_BYTES
+logfile_backups=$LOG_BACKUPS
+pidfile=$RUN_DIR/supervisord.pid
+directory=$ROOT
+identifier=shop-$STACK_NAME
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://$RUN_DIR/supervisor.sock
+CONF
+    for name in "${PROCESSES[@]}"; do
+      # %% is how supervisord writes a literal % (Celery's %h).
+      cat <<CONF
+
+[program:$name]
+command=$(process_command "$name" | sed 's/%/%%/g')
+environment=DJANGO_SETTINGS_MODULE="$(settings_of "$name")"
+autostart=false
+autorestart=true
+startsecs=$STARTSECS
+startretries=$START_RETRIES
+stopsignal=TERM
+stopwaitsecs=$STOP_WAIT_SECONDS
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile=$LOG_DIR/$name.log
+stdout_logfile_maxbytes=$LOG_MAX_BYTES
+stdout_logfile_backups=$LOG_BACKUPS
+CONF
+    done
+  } > "$(supervisor_conf).new"
+  mv "$(supervisor_conf).new" "$(supervisor_conf)"
+}
+
+ensure_supervisord() {
+  write_supervisor_conf
+  if supervisord_running; then
+    # Programs whose command changed are restarted; the others keep running.
+    supervisorctl update >/dev/null
+    return
+  fi
+  "$VENV/bin/supervisord" -c "$(supervisor_conf)" || die "supervisord did not start"
+  local _
+  for _ in $(seq 1 50); do supervisord_running && return; sleep 0.2; done
+  die "supervisord does not answer; see $LOG_DIR/supervisord.log"
+}
+
+# "NAME STATE PID" lines (PID 0 unless running), one per process.
+process_states() {
+  if ! supervisord_running; then
+    printf '%s STOPPED 0\n' "${PROCESSES[@]}"
+    return
+  fi
+  # supervisorctl status exits non-zero whenever a process is not running; its lines come
+  # sorted by name, the answer in PROCESSES order.
+  { supervisorctl status 2>/dev/null || true; } | awk -v order="${PROCESSES[*]}" '
+    { pid = 0; if ($3 == "pid") { pid = $4; sub(",", "", pid) }; line[$1] = $1 " " $2 " " pid }
+    END { n = split(order, names, " "); for (i = 1; i <= n; i++) if (names[i] in line) print line[names[i]] }'
+}
+
+state_of() { process_states | awk -v name="$1" '$1 == name {print $2}'; }
+
+pid_of() {  # the pid of a running process, or failure
+  local pid
+  pid="$(process_states | awk -v name="$1" '$1 == name && $2 == "RUNNING" {print $3}')"
+  [[ -n "$pid" ]] && echo "$pid"
+}
+
 # Whether a process does its job: web processes answer /readyz; a worker answers a ping
-# over the broker; beat has logged that it started since its last start.
+# over the broker; beat has run for STARTSECS since it was last started.
 answers() {
   local name="$1" service
   service="$(service_of "$name")"
@@ -315,59 +405,39 @@ answers() {
       DJANGO_SETTINGS_MODULE="$(settings_of "$name")" "$VENV/bin/celery" -A "${service}_project" \
         inspect ping --destination "$name.$STACK_NAME@$(hostname)" --timeout 5 >/dev/null 2>&1
       ;;
-    *-beat) started_since_launch "$name" "beat: Starting" ;;
+    *-beat) pid_of "$name" >/dev/null ;;
   esac
 }
 
-started_since_launch() {  # NAME MARKER: the marker is in the log after the launch offset
-  local offset; offset="$(cat "$RUN_DIR/$1.offset" 2>/dev/null || echo 0)"
-  # grep -c reads to the end: grep -q could stop early and fail the pipe (pipefail).
-  tail -c "+$((offset + 1))" "$LOG_DIR/$1.log" 2>/dev/null | grep -cF "$2" >/dev/null
+# NAME...: started together (supervisord waits STARTSECS for each), then until each answers.
+start_processes() {
+  local name port
+  for name in "$@"; do
+    port="$(port_of "$name")"
+    if [[ -n "$port" ]] && ! pid_of "$name" >/dev/null && ! port_free "$port"; then
+      die "port $port for $name is taken by another process (set ${name^^}_PORT)"
+    fi
+  done
+  ensure_supervisord
+  supervisorctl start "$@" >/dev/null || true  # wait_ready names what did not start
+  wait_ready "$@"
+  for name in "$@"; do say "$name running (pid $(pid_of "$name")), log $LOG_DIR/$name.log"; done
 }
 
-ready() {  # cheaper than `answers` for a worker that was just started
-  case "$1" in
-    *-worker) started_since_launch "$1" " ready." ;;
-    *) answers "$1" ;;
-  esac
-}
-
-start_process() {
-  local name="$1" command port
-  command="$(process_command "$name")"
-  if pid_of "$name" >/dev/null; then say "$name already running"; return; fi
-  port="$(port_of "$name")"
-  if [[ -n "$port" ]] && ! port_free "$port"; then
-    die "port $port for $name is taken by another process (set ${name^^}_PORT)"
-  fi
-  mkdir -p "$RUN_DIR" "$LOG_DIR"
-  stat -c %s "$LOG_DIR/$name.log" 2>/dev/null > "$RUN_DIR/$name.offset" || echo 0 > "$RUN_DIR/$name.offset"
-  # setsid: its own process group, so `stop` ends the process and all its children.
-  DJANGO_SETTINGS_MODULE="$(settings_of "$name")" \
-    setsid bash -c "exec $command" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
-  local pid=$!
-  echo "$pid $(start_time_of "$pid")" > "$RUN_DIR/$name.pid"
-  say "started $name (pid $pid), log $LOG_DIR/$name.log"
-}
-
-stop_process() {
-  local name="$1" pid
-  process_command "$name" >/dev/null
-  if ! pid="$(pid_of "$name")"; then rm -f "$RUN_DIR/$name.pid"; return; fi
-  # TERM to the leader only: gunicorn and Celery then stop their own children (a Celery
-  # worker finishes its running tasks); whatever is left after 20 s is killed.
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$RUN_DIR/$name.pid"
-  say "stopped $name"
+stop_processes() {  # NAME...: TERM, then KILL of the group after STOP_WAIT_SECONDS
+  local name
+  for name in "$@"; do process_command "$name" >/dev/null; done
+  supervisord_running || return 0
+  supervisorctl stop "$@" >/dev/null || true
+  for name in "$@"; do say "stopped $name"; done
 }
 
 wait_ready() {
   local name deadline=$((SECONDS + 90))
   for name in "$@"; do
-    until pid_of "$name" >/dev/null && ready "$name"; do
-      pid_of "$name" >/dev/null || die "$name exited; see $LOG_DIR/$name.log"
+    until pid_of "$name" >/dev/null && answers "$name"; do
+      [[ "$(state_of "$name")" != FATAL ]] ||
+        die "$name keeps exiting, supervisord gave up; see $LOG_DIR/$name.log"
       (( SECONDS < deadline )) || die "$name not ready in 90 s; see $LOG_DIR/$name.log"
       sleep 0.5
     done
@@ -410,8 +480,7 @@ cmd_up() {
   # and one collection keeps one manifest that holds every file.
   say "collecting static files"
   manage payments collectstatic --no-input --verbosity 0
-  for name in "${PROCESSES[@]}"; do start_process "$name"; done
-  wait_ready "${PROCESSES[@]}"
+  start_processes "${PROCESSES[@]}"
   if [[ -f "$RUN_DIR/backends.env" ]]; then print_embedded_banner; fi
   cat <<EOF
 
@@ -429,24 +498,45 @@ cmd_down() {
   load_env
   local name
   # Web first (nothing new is recorded), then beats (no new sweeps), then the workers.
-  for name in "${STOP_ORDER[@]}"; do stop_process "$name"; done
+  for name in "${STOP_ORDER[@]}"; do stop_processes "$name"; done
+  if supervisord_running; then
+    local pid; pid="$(supervisorctl pid)"
+    supervisorctl shutdown >/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    say "stopped supervisord"
+  fi
   rm -f "$RUN_DIR/backends.env"
 }
 
 cmd_status() {  # exits non-zero unless every process runs and answers
   load_env
-  local name pid state healthy=0
-  printf '%-16s %-8s %s\n' NAME PID STATE
-  for name in "${PROCESSES[@]}"; do
-    if pid="$(pid_of "$name")"; then
-      if answers "$name"; then state="running, answers"
-      else state="running, NOT answering"; healthy=1; fi
-    else
-      pid="-"; state="stopped"; healthy=1
-    fi
-    printf '%-16s %-8s %s\n' "$name" "$pid" "$state"
-  done
+  local name state pid shown healthy=0 since
+  supervisord_running || say "supervisord is not running: nothing restarts a crashed process"
+  since="$(date -d '-10 min' '+%Y-%m-%d %H:%M:%S')"
+  printf '%-16s %-8s %-9s %s\n' NAME PID RESTARTS STATE
+  while read -r name state pid; do
+    case "$state" in
+      RUNNING)
+        if answers "$name"; then shown="running, answers"
+        else shown="running, NOT answering"; healthy=1; fi ;;
+      STARTING) shown="starting"; healthy=1 ;;
+      BACKOFF) shown="exited on start, retrying with back-off"; healthy=1 ;;
+      FATAL) shown="CRASH LOOP: gave up after $START_RETRIES starts, see $LOG_DIR/$name.log"; healthy=1 ;;
+      *) shown="stopped"; healthy=1 ;;
+    esac
+    [[ "$pid" != 0 ]] || pid="-"
+    printf '%-16s %-8s %-9s %s\n' "$name" "$pid" "$(crashes_since "$name" "$since")" "$shown"
+  done < <(process_states)
   return "$healthy"
+}
+
+# NAME SINCE: how often supervisord saw NAME exit unexpectedly since SINCE (its log's
+# local-time stamps compare as strings). Shown as RESTARTS (in the last 10 minutes).
+crashes_since() {
+  cat "$LOG_DIR"/supervisord.log* 2>/dev/null |
+    awk -v name="$1" -v since="$2" '
+      ($1 " " substr($2, 1, 8)) >= since && $4 == "exited:" && $5 == name && /not expected/ { n++ }
+      END { print n + 0 }'
 }
 
 cmd_logs() {
@@ -530,8 +620,8 @@ main() {
     down) cmd_down ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
-    start|stop) [[ $# -eq 1 ]] || die "usage: $0 $command NAME"; load_env; "${command}_process" "$1" ;;
-    restart) [[ $# -eq 1 ]] || die "usage: $0 restart NAME"; load_env; stop_process "$1"; start_process "$1" ;;
+    start|stop) [[ $# -eq 1 ]] || die "usage: $0 $command NAME"; load_env; "${command}_processes" "$1" ;;
+    restart) [[ $# -eq 1 ]] || die "usage: $0 restart NAME"; load_env; stop_processes "$1"; start_processes "$1" ;;
     test) cmd_test "$@" ;;
     chaos) cmd_chaos "$@" ;;
     bench) cmd_bench "$@" ;;
