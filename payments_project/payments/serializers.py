@@ -30,3 +30,29 @@ class AccountCreateSerializer(StrictSerializer):
 
 class DepositSerializer(StrictSerializer):
     amount = MoneyField()
+
+
+class OrderPaymentsQuerySerializer(serializers.Serializer):
+    """GET /internal/payments: keyset paging by order id (`after`: the last id of a page)."""
+
+    after = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=500)
+
+
+class OrderPaymentSerializer(serializers.Serializer):
+    """One order id: its payment record (null fields without one) and its ledger charges."""
+
+    order_id = serializers.CharField()
+    status = serializers.CharField(source="payment.status", default=None, allow_null=True)
+    reason = serializers.CharField(source="payment.reason", default=None, allow_null=True)
+    amount = MoneyField(source="payment.amount", default=None, allow_null=True)
+    charges = serializers.IntegerField(help_text="Ledger charges of this order (at most 1).")
+    charged = MoneyField(help_text="Their sum, positive (0.00 without a charge).")
+    created_at = serializers.DateTimeField(
+        source="first_seen_at", help_text="Of the payment record, else of the first charge."
+    )
+
+
+class OrderPaymentsPageSerializer(serializers.Serializer):
+    results = OrderPaymentSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="`after` of the next page; null: done.")

@@ -1,3 +1,5 @@
+from celery.schedules import crontab
+
 from common.settings.base import *
 
 SERVICE_NAME = "payments"
@@ -27,3 +29,11 @@ MESSAGING = {
     "HANDLERS": {"order.created": "payments_project.payments.handlers.handle_order_created"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
+
+# Payments' own periodic tasks; Celery merges them with the shared sweeps (common/celery.py).
+CELERY_BEAT_SCHEDULE = {
+    "audit ledger": {
+        "task": "payments.audit_ledger",
+        "schedule": crontab(hour=3, minute=0),  # daily, UTC; logs ERROR on a difference
+    },
+}

@@ -195,3 +195,34 @@ def test_an_unknown_version_of_order_created_is_parked_at_once(user_id):
     assert row.status == "failed"
     assert "unsupported version 2" in row.last_error
     assert not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("balance", "outcome"),
+    [("100.00", ("succeeded", None)), ("10.00", ("failed", "insufficient_funds")),
+     (None, ("failed", "account_not_found"))],
+    ids=["paid", "refused", "no-account"],
+)  # fmt: skip
+def test_a_reasked_order_is_answered_from_its_payment_record(user_id, balance, outcome):
+    """Orders asks again about an order NEW for too long: the same payload under a new
+    message id (orders.services.orders_reask_stale). The answer is the first outcome, with
+    the request id of the order, and nothing is charged again, even if the account changed."""
+    if balance is not None:
+        account_with(user_id, balance)
+    order_id = uuid.uuid4()
+    deliver_order_created(order_id, user_id, "30.00", message_id="first")
+    drain.drain_inbox()
+    if balance is None:
+        account_with(user_id, "100.00")  # an account opened meanwhile changes nothing
+    balance_before = Account.objects.get(user_id=user_id).balance
+
+    deliver_order_created(order_id, user_id, "30.00", message_id="reask-1")
+    assert drain.drain_inbox() == 1
+
+    first, again = OutboxMessage.objects.filter(type="payment.result").order_by("created_at")
+    assert again.payload == first.payload
+    assert (again.payload["status"], again.payload["reason"]) == outcome
+    assert again.headers == {"request_id": "req-1"}
+    assert Account.objects.get(user_id=user_id).balance == balance_before
+    assert LedgerEntry.objects.filter(kind="charge").count() == (balance == "100.00")

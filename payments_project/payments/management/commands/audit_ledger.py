@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from payments_project.payments.selectors import accounts_out_of_balance
+from payments_project.payments.audit import ledger_differences
 
 
 class Command(BaseCommand):
@@ -10,14 +10,10 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        broken = list(accounts_out_of_balance())
-        if not broken:
+        differences = ledger_differences()
+        if not differences:
             self.stdout.write("Ledger audit clean: every balance equals its ledger sum.")
             return
-        for account in broken:
-            self.stderr.write(
-                f"user {account.user_id}: balance {account.balance} != "
-                f"ledger sum {account.ledger_sum} "
-                f"(difference {account.balance - account.ledger_sum})"
-            )
-        raise CommandError(f"Ledger audit failed: {len(broken)} account(s) out of balance.")
+        for line in differences:
+            self.stderr.write(line)
+        raise CommandError(f"Ledger audit failed: {len(differences)} account(s) out of balance.")
