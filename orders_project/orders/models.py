@@ -25,6 +25,18 @@ class Order(models.Model):
     # The time of the last status change (not of any save): with created_at it gives the
     # time an order took to be paid or cancelled.
     updated_at = models.DateTimeField(default=timezone.now)
+    # The X-Request-Id of the request that placed the order: a re-asked "order created"
+    # carries it again, so the trace of an order stays one id. (The new columns have
+    # database defaults: code of the release before, still running during a deploy, and
+    # plain SQL inserts keep working.)
+    request_id = models.CharField(max_length=128, blank=True, db_default="")
+    # The saga closes itself (services.orders_reask_stale): how often "order created" was
+    # sent again for this order, and when it may be sent again at the earliest.
+    reask_count = models.PositiveIntegerField(default=0, db_default=0)
+    next_reask_at = models.DateTimeField(null=True, blank=True)
+    # When the order was reported as stuck (NEW past the deadline): reported once, not at
+    # every sweep.
+    stuck_reported_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
@@ -46,3 +46,24 @@ def orders_page_queryset(*, user_id: str, limit: int, after: Position | None) ->
             Q(created_at__lt=after.created_at) | Q(id__lt=after.id)
         )
     return orders.order_by("-created_at", "-id")[:limit]
+
+
+def orders_due_for_reask(*, now: datetime, older_than: timedelta) -> QuerySet[Order]:
+    """NEW orders older than `older_than` whose next re-ask is due (or never asked about)."""
+    return Order.objects.filter(status=Order.Status.NEW, created_at__lte=now - older_than).filter(
+        Q(next_reask_at__isnull=True) | Q(next_reask_at__lte=now)
+    )
+
+
+def orders_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[Order]:
+    """Orders NEW for longer than the deadline `older_than`."""
+    return Order.objects.filter(status=Order.Status.NEW, created_at__lte=now - older_than)
+
+
+def orders_after(*, after: uuid.UUID | None, limit: int) -> list[Order]:
+    """Up to `limit` orders by id, after `after` (keyset paging over the primary key), with
+    what the reconciliation compares."""
+    orders = Order.objects.only("id", "status", "reason", "amount", "created_at", "updated_at")
+    if after is not None:
+        orders = orders.filter(id__gt=after)
+    return list(orders.order_by("id")[:limit])

@@ -7,13 +7,16 @@ fail the caller's block anyway, and a savepoint would cost two round trips per c
 
 import logging
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
-from common.messaging.events import record_event
+from common.messaging.events import publishing_together, record_event
+from orders_project.orders import selectors
 from orders_project.orders.models import Order
+from orders_project.orders.signals import stuck_orders_reported
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +28,27 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
     """Create a NEW order and its "order created" event, in one transaction (rule 1)."""
     now = timezone.now()
     order = Order.objects.create(
-        user_id=user_id, amount=amount, description=description, created_at=now, updated_at=now
+        user_id=user_id,
+        amount=amount,
+        description=description,
+        created_at=now,
+        updated_at=now,
+        request_id=request_id,
     )
     record_event(
-        type=ORDER_CREATED,
-        payload={
-            "order_id": str(order.id),
-            "user_id": order.user_id,
-            "amount": str(order.amount),
-            "created_at": order.created_at.isoformat(),
-        },
-        headers={"request_id": request_id},
+        type=ORDER_CREATED, payload=_order_created(order), headers={"request_id": request_id}
     )
     return order
+
+
+def _order_created(order: Order) -> dict:
+    """The payload of "order created": the same for the first message and every re-ask."""
+    return {
+        "order_id": str(order.id),
+        "user_id": order.user_id,
+        "amount": str(order.amount),
+        "created_at": order.created_at.isoformat(),
+    }
 
 
 @transaction.atomic(savepoint=False)
@@ -63,3 +74,85 @@ def order_apply_payment_result(
     order.updated_at = timezone.now()
     order.save(update_fields=["status", "reason", "updated_at"])
     return order
+
+
+REASK_BATCH_SIZE = 200
+# A bound on one sweep's work: after an outage of Payments, thousands of orders fall due at
+# once; the rest wait for the next sweep rather than flood the queue in one go.
+REASK_MAX_BATCHES = 10
+
+
+def orders_reask_stale(
+    *,
+    older_than: timedelta,
+    max_interval: timedelta,
+    batch_size: int = REASK_BATCH_SIZE,
+    now: datetime | None = None,
+) -> int:
+    """Ask Payments again about orders NEW for longer than `older_than`: record their
+    "order created" once more (a new message id, the same payload, the original request id).
+
+    A lost or parked message can then no longer leave an order NEW for ever: Payments
+    answers a repeated order from its payment record (the first outcome, never a second
+    charge), and Orders applies a result once (rule 7). The wait before the next re-ask of
+    an order doubles each time, up to `max_interval`, so an outage of Payments is not
+    answered with a flood of copies. Orders are claimed FOR UPDATE SKIP LOCKED, a batch per
+    transaction, so two overlapping sweeps never ask about the same order twice.
+    Returns the number of orders asked about.
+    """
+    now = now or timezone.now()
+    asked = 0
+    for _ in range(REASK_MAX_BATCHES):
+        with transaction.atomic(), publishing_together():
+            orders = list(
+                selectors.orders_due_for_reask(now=now, older_than=older_than)
+                .select_for_update(skip_locked=True)
+                .order_by("created_at")[:batch_size]
+            )
+            for order in orders:
+                order.reask_count += 1
+                order.next_reask_at = now + min(older_than * 2**order.reask_count, max_interval)
+                record_event(
+                    type=ORDER_CREATED,
+                    payload=_order_created(order),
+                    headers={"request_id": order.request_id, "reask": str(order.reask_count)},
+                )
+            Order.objects.bulk_update(orders, ["reask_count", "next_reask_at"])
+        asked += len(orders)
+        if len(orders) < batch_size:
+            break
+    if asked:
+        logger.warning("Asked Payments again about %d order(s) NEW for over %s", asked, older_than)
+    return asked
+
+
+def orders_report_stuck(
+    *, older_than: timedelta, batch_size: int = REASK_BATCH_SIZE, now: datetime | None = None
+) -> int:
+    """Report orders NEW for longer than the deadline: an ERROR log line once per order.
+
+    Nothing is guessed: Payments may have charged such an order, so it is never cancelled
+    here; the re-ask goes on asking, an operator looks (docs/operations.md). Returns the
+    number of orders reported now.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        orders = list(
+            selectors.orders_stuck(now=now, older_than=older_than)
+            .filter(stuck_reported_at__isnull=True)
+            .select_for_update(skip_locked=True)
+            .order_by("created_at")[:batch_size]
+        )
+        Order.objects.filter(pk__in=[order.pk for order in orders]).update(stuck_reported_at=now)
+    for order in orders:
+        logger.error(
+            "Order %s (user %s, %s) is stuck: NEW since %s, longer than %s, asked about again "
+            "%d time(s). Not cancelled (Payments may have charged it): see the runbook in "
+            "docs/operations.md",
+            order.id, order.user_id, order.amount, order.created_at.isoformat(), older_than,
+            order.reask_count,
+        )  # fmt: skip
+    if orders:
+        # The hook for a metric once observability exists (a counter of stuck orders).
+        stuck_orders_reported.send(sender=Order, orders=orders)
+    return len(orders)

@@ -1,4 +1,7 @@
+from celery.schedules import crontab
+
 from common.settings.base import *
+from common.settings.env import env
 
 SERVICE_NAME = "orders"
 
@@ -31,3 +34,37 @@ MESSAGING = {
     "HANDLERS": {"payment.result": "orders_project.orders.handlers.handle_payment_result"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
+
+# The saga closes itself (docs/orders.md): an order NEW for longer than this is asked about
+# again (its "order created" once more, through the outbox), then less and less often.
+ORDERS_REASK_AFTER_SECONDS = env.float("ORDERS_REASK_AFTER_SECONDS", default=30.0)
+# NEW for longer than this: reported (an ERROR log line once, the admin's "stuck" filter)
+# and still asked about, but never cancelled: Payments may have charged it. Also the window
+# in which the reconciliation counts a change as in flight rather than as a difference.
+ORDERS_STUCK_AFTER_SECONDS = env.float("ORDERS_STUCK_AFTER_SECONDS", default=600.0)
+# Payments' internal API (reconcile_payments reads it with INTERNAL_API_TOKEN); manage_all.sh
+# exports it, and without it the port of .env gives the same URL.
+PAYMENTS_URL = env.str(
+    "PAYMENTS_URL", default=f"http://127.0.0.1:{env.int('PAYMENTS_PORT', default=8002)}"
+)
+
+# Orders' own periodic tasks; Celery merges them with the shared sweeps (common/celery.py).
+# The stale-order sweep runs a few times per re-ask age, within 1 s to 1 min.
+_STALE_SWEEP_SECONDS = min(max(ORDERS_REASK_AFTER_SECONDS / 3, 1.0), 60.0)
+CELERY_BEAT_SCHEDULE = {
+    "reask stale orders": {
+        "task": "orders.reask_stale_orders",
+        "schedule": _STALE_SWEEP_SECONDS,
+        # A sweep no worker took in time is pointless: the next one does the same work.
+        "options": {"expires": max(5.0, 5 * _STALE_SWEEP_SECONDS)},
+    },
+    "report stuck orders": {
+        "task": "orders.report_stuck_orders",
+        "schedule": _STALE_SWEEP_SECONDS,
+        "options": {"expires": max(5.0, 5 * _STALE_SWEEP_SECONDS)},
+    },
+    "reconcile payments": {
+        "task": "orders.reconcile_payments",
+        "schedule": crontab(hour=3, minute=30),  # daily, UTC; after Payments' ledger audit
+    },
+}
