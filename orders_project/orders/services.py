@@ -111,7 +111,7 @@ def orders_reask_stale(
             )
             for order in orders:
                 order.reask_count += 1
-                order.next_reask_at = now + min(older_than * 2**order.reask_count, max_interval)
+                order.next_reask_at = now + _reask_wait(order.reask_count, older_than, max_interval)
                 record_event(
                     type=ORDER_CREATED,
                     payload=_order_created(order),
@@ -124,6 +124,12 @@ def orders_reask_stale(
     if asked:
         logger.warning("Asked Payments again about %d order(s) NEW for over %s", asked, older_than)
     return asked
+
+
+def _reask_wait(count: int, older_than: timedelta, max_interval: timedelta) -> timedelta:
+    # The exponent is bounded: a stuck order is asked about every max_interval for as long
+    # as it stays NEW, and 2**count of a timedelta would overflow within hours.
+    return min(older_than * 2 ** min(count, 32), max_interval)
 
 
 def orders_report_stuck(

@@ -112,6 +112,17 @@ def test_an_order_is_asked_about_less_and_less_often_up_to_the_deadline():
     assert len(order_created_messages(order)) == 1 + len(due)
 
 
+def test_an_order_stuck_for_days_is_still_asked_about_once_per_deadline():
+    order = new_order()
+    Order.objects.filter(pk=order.pk).update(reask_count=1000)
+    later = order.created_at + timedelta(days=7)
+
+    assert reask(later) == 1
+
+    order.refresh_from_db()
+    assert (order.reask_count, order.next_reask_at) == (1001, later + DEADLINE)
+
+
 def test_finished_and_cancelled_orders_are_never_asked_about():
     finished, cancelled = new_order(), new_order()
     deliver_result(finished)
