@@ -136,9 +136,10 @@ ensure_venv() {
 # VAR_DIR, with a banner; a configured server that fails stops `up` with the reason, so a
 # running system never moves to an empty second store by accident. EMBEDDED=1 uses them
 # whatever is reachable; EMBEDDED=0 never.
-DEFAULT_ORDERS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/orders
-DEFAULT_PAYMENTS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/payments
-DEFAULT_BROKER_URL=amqp://guest:guest@127.0.0.1:5672//
+# LOCAL_POSTGRES and LOCAL_RABBITMQ name the local servers the defaults point at.
+DEFAULT_ORDERS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/orders"
+DEFAULT_PAYMENTS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/payments"
+DEFAULT_BROKER_URL="${LOCAL_RABBITMQ:-amqp://guest:guest@127.0.0.1:5672//}"
 
 choose_backends() {
   local mode="${EMBEDDED:-auto}" chosen=() line
@@ -248,8 +249,10 @@ process_command() {
            "--persistent=False"
       ;;
     *-worker)
+      # No mingle and gossip: they only sync revoked tasks and events between workers (unused
+      # here), and mingle alone adds a second or more to every (re)start.
       echo "$VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
-           "--hostname $name.$STACK_NAME@%h --loglevel INFO"
+           "--hostname $name.$STACK_NAME@%h --without-mingle --without-gossip --loglevel INFO"
       ;;
     *-beat)
       echo "$VENV/bin/celery -A $app beat --schedule $RUN_DIR/$name-schedule --loglevel INFO"
