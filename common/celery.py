@@ -4,11 +4,22 @@ Configuration comes from Django settings (CELERY_* in common/settings/base.py, e
 there); the factory adds the messaging consumer bootstep and the beat schedule.
 """
 
-from celery import Celery
+from celery import Celery, Task
+
+# Celery's own publishes (beat's sweeps, wake-ups) wait this long for RabbitMQ's confirm
+# (CELERY_BROKER_TRANSPORT_OPTIONS confirm_publish), not for ever: a paused broker must not
+# hang beat or a request. Each is only a hint; the next sweep, a second later, does the work.
+TASK_CONFIRM_TIMEOUT_SECONDS = 2.0
+
+
+class ConfirmedTask(Task):
+    def apply_async(self, *args, **options):
+        options.setdefault("confirm_timeout", TASK_CONFIRM_TIMEOUT_SECONDS)
+        return super().apply_async(*args, **options)
 
 
 def create_celery_app(service: str) -> Celery:
-    app = Celery(service)
+    app = Celery(service, task_cls=ConfirmedTask)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
 
