@@ -167,3 +167,14 @@ def test_flower_is_checked_by_its_healthcheck_endpoint(compose):
     assert f"http://127.0.0.1:{port}/healthcheck" in " ".join(
         compose["flower"]["healthcheck"]["test"]
     )
+
+
+def test_flowers_login_is_never_on_its_command_line(compose):
+    flower = compose["flower"]
+    assert "z" * 16 not in " ".join(flower["command"])
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "admin:" + "z" * 16
+
+
+def test_the_reconciliation_finds_payments_from_orders_worker(compose):
+    for name in ("orders-worker", "orders-beat"):
+        assert compose[name]["environment"]["PAYMENTS_URL"] == "http://payments:8000"
