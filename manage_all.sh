@@ -412,7 +412,7 @@ answers() {
   esac
 }
 
-# NAME...: started together (supervisord waits STARTSECS for each), then until each answers.
+# NAME...: started together, then wait until each answers.
 start_processes() {
   local name port
   for name in "$@"; do
@@ -422,7 +422,10 @@ start_processes() {
     fi
   done
   ensure_supervisord
-  supervisorctl start "$@" >/dev/null || true  # wait_ready names what did not start
+  # One supervisorctl per process, side by side: each waits STARTSECS for its own. What
+  # did not start, wait_ready names.
+  for name in "$@"; do supervisorctl start "$name" >/dev/null 2>&1 & done
+  wait
   wait_ready "$@"
   for name in "$@"; do say "$name running (pid $(pid_of "$name")), log $LOG_DIR/$name.log"; done
 }
@@ -632,4 +635,4 @@ main() {
   esac
 }
 
-main "$@"
+main "$@"; exit  # on one line: bash never reads past it, so editing the file mid-run is safe

@@ -46,6 +46,25 @@ class Stack:
             timeout=timeout,
         )
 
+    def supervisorctl(self, *args: str) -> subprocess.CompletedProcess:
+        """supervisorctl of this stack's supervisord (manage_all.sh runs it under VAR_DIR)."""
+        return subprocess.run(  # noqa: S603
+            [
+                str(REPO_ROOT / ".venv/bin/supervisorctl"),
+                "-c",
+                f"{self.env['VAR_DIR']}/run/supervisord.conf",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def pid(self, process: str) -> int | None:
+        """The pid of a running process of the stack (its process group's leader)."""
+        answer = self.supervisorctl("pid", process).stdout.strip()
+        return int(answer) if answer.isdigit() and int(answer) > 0 else None
+
     def manage(self, service: str, *args: str) -> subprocess.CompletedProcess:
         """A service's manage.py against this stack's database."""
         return subprocess.run(  # noqa: S603

@@ -36,7 +36,9 @@ def main() -> int:
 
     var_dir = Path(tempfile.mkdtemp(prefix="chaos-"))
     print(f"chaos: stack under {var_dir}", flush=True)  # noqa: T201
-    stack = start_stack(var_dir)
+    # Orders NEW for 5 s are asked about again (30 s in production): the
+    # parked-then-reconciled scenario's orders then settle within the settle time-out.
+    stack = start_stack(var_dir, ORDERS_REASK_AFTER_SECONDS="5")
     passed = False
     try:
         results = run_scenarios(stack, names, args.minutes)

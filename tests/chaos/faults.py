@@ -19,17 +19,30 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from common.messaging.envelope import Envelope
+from common.messaging.envelope import Envelope, parse_body
 from common.testing import broker
 from tests.stack import REPO_ROOT, SERVER, Stack
 
+# The supervisor must bring a killed process back running within this (the issue: answering
+# within 10 s; `heal` then waits until it answers).
+RESTART_WITHIN = 10.0
 WEB = ["orders", "payments", "gateway"]
 WORKERS = ["orders-worker", "payments-worker"]
 BEATS = ["orders-beat", "payments-beat"]
 PROCESSES = [*WEB, *WORKERS, *BEATS, "flower"]
 # Who consumes each logical queue: the inbox a message on it lands in.
 CONSUMER_OF_QUEUE = {"orders": "payments", "payment_status": "orders"}
+
+
+class FaultNotInjected(RuntimeError):
+    """The fault could not be injected (say, its process was not running): the scenario
+    fails rather than report a fault that never happened."""
+
+
+class FaultNotHealed(RuntimeError):
+    """What the system should heal by itself (a supervisor's restart) was not healed."""
 
 
 def run(*command: str, timeout: float = 120) -> str:
@@ -42,7 +55,6 @@ def run(*command: str, timeout: float = 120) -> str:
 class Faults:
     def __init__(self, stack: Stack):
         self.stack = stack
-        self.run_dir = Path(stack.env["VAR_DIR"]) / "run"
         # Poison injected on purpose, by the inbox it must be parked in.
         self.poison: dict[str, set[str]] = {"orders": set(), "payments": set()}
         self.extra_beats: list[subprocess.Popen] = []
@@ -52,14 +64,9 @@ class Faults:
     # --- the stack's processes -----------------------------------------------------------
 
     def pid(self, name: str) -> int | None:
-        """The running process `name` (its group leader; manage_all starts each in its own
-        process group), or None."""
-        try:
-            pid = int((self.run_dir / f"{name}.pid").read_text().split()[0])
-            os.kill(pid, 0)
-        except (OSError, ValueError, IndexError):
-            return None
-        return pid
+        """The running process `name` (its group leader: supervisord starts each in its
+        own process group), or None."""
+        return self.stack.pid(name)
 
     def children(self, name: str) -> list[int]:
         pid = self.pid(name)
@@ -72,52 +79,52 @@ class Faults:
         except OSError:
             return []
 
-    def kill(self, name: str, *, main_first: bool = False) -> None:
-        """kill -9 the process and what it started, as a crash of its container would."""
+    def kill(self, name: str, *, main_first: bool = False) -> int:
+        """kill -9 the process and what it started, as a crash of its container would; the
+        pid it had. A process that is not running is an error: the fault did not happen."""
         pid = self.pid(name)
         if pid is None:
-            return
+            raise FaultNotInjected(f"{name} is not running: nothing to kill")
         if main_first:
             # The main process dies alone first: its children are caught mid-work.
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid)
+        return pid
 
-    def start(self, name: str) -> None:
-        result = self.stack.manage_all("start", name)
-        if result.returncode != 0:
-            raise RuntimeError(f"starting {name}: {result.stdout} {result.stderr}")
-
-    def crash_and_restart(self, name: str, *, main_first: bool = False) -> None:
-        """kill -9, then a supervisor's restart a second later."""
-        self.kill(name, main_first=main_first)
-        time.sleep(1)
-        self.start(name)
+    def crash(self, name: str, *, main_first: bool = False) -> str:
+        """kill -9; nobody restarts it but the supervisor, which must within RESTART_WITHIN."""
+        old_pid = self.kill(name, main_first=main_first)
+        killed_at = time.monotonic()
+        while (pid := self.pid(name)) in (None, old_pid):
+            if time.monotonic() - killed_at > RESTART_WITHIN:
+                raise FaultNotHealed(f"{name} not restarted {RESTART_WITHIN:g} s after kill -9")
+            time.sleep(0.1)
+        return f"back as {pid} in {time.monotonic() - killed_at:.1f} s"
 
     def signal_group(self, name: str, signum: int) -> None:
-        if (pid := self.pid(name)) is not None:
-            _signal_group(pid, signum)
+        if (pid := self.pid(name)) is None:
+            raise FaultNotInjected(f"{name} is not running: no signal sent")
+        _signal_group(pid, signum)
 
     # --- injections: each returns what it did, for the report ----------------------------
 
     def inject_worker_kill(self, cycle: int) -> str:
         name = WORKERS[cycle % len(WORKERS)]
-        self.crash_and_restart(name, main_first=True)
-        return f"kill -9 {name} main process"
+        return f"kill -9 {name} main process, {self.crash(name, main_first=True)}"
 
     def inject_pool_child_kill(self, cycle: int) -> str:
         name = WORKERS[cycle % len(WORKERS)]
         children = self.children(name)
         if not children:
-            return f"{name} had no pool child"
+            raise FaultNotInjected(f"{name} has no pool child")
         os.kill(children[cycle % len(children)], signal.SIGKILL)
         return f"kill -9 a pool child of {name}"
 
     def inject_beat_kill(self, cycle: int) -> str:
         name = BEATS[cycle % len(BEATS)]
-        self.crash_and_restart(name)
-        return f"kill -9 {name}"
+        return f"kill -9 {name}, {self.crash(name)}"
 
     def inject_second_beats(self, seconds: float) -> str:
         """A second beat for each service, as after a botched deploy, for a while."""
@@ -158,8 +165,7 @@ class Faults:
 
     def inject_web_kill(self, cycle: int) -> str:
         name = WEB[cycle % len(WEB)]
-        self.crash_and_restart(name)
-        return f"kill -9 {name} (gunicorn)"
+        return f"kill -9 {name} (gunicorn master and workers), {self.crash(name)}"
 
     def inject_rabbitmq_stop(self) -> str:
         run("rabbitmqctl", "-q", "stop_app")
@@ -186,6 +192,74 @@ class Faults:
                 [list(self.stack.databases.values())],
             ).fetchone()[0]
         return f"pg_terminate_backend of {killed} connections"
+
+    def inject_postgres_pause(self, seconds: float = 10) -> str:
+        """SIGSTOP of the whole PostgreSQL server (postmaster and every backend), as a frozen
+        VM: clients must get 503s within the time-outs, never hang."""
+        pids = postgres_pids()
+        if not pids:
+            raise FaultNotInjected("no PostgreSQL process found")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            for pid in pids:
+                _continue(pid)
+        return f"SIGSTOP PostgreSQL ({len(pids)} processes) {seconds:g} s, SIGCONT"
+
+    def inject_postgres_down(self, seconds: float = 60) -> str:
+        """PostgreSQL stopped for a minute under load; the backlog is worked off after."""
+        run("pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "stop", "-m", "fast")
+        if postgres_running():
+            raise FaultNotInjected("PostgreSQL still answers after stop")
+        try:
+            time.sleep(seconds)
+        finally:
+            run("pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "start")
+        return f"PostgreSQL stopped {seconds:g} s, started"
+
+    def inject_parked_and_lost_results(self, seconds: float) -> str:
+        """Payment results that never reach their orders: with Orders' worker stopped for a
+        while, every result waiting on its queue is taken; half are parked as failed in
+        Orders' inbox (as after their last attempt), half are lost (as with a broker's
+        disk). Only the re-ask (ORDERS_REASK_AFTER_SECONDS) can then finish those orders."""
+        result = self.stack.supervisorctl("stop", "orders-worker")
+        if result.returncode != 0:
+            raise FaultNotInjected(f"stopping orders-worker: {result.stdout} {result.stderr}")
+        try:
+            time.sleep(seconds)
+            queue = self.stack.env["MESSAGING_QUEUE_PREFIX"] + "payment_status"
+            messages = broker.take_messages(queue, timeout=1.0)
+            parked = [m for index, m in enumerate(messages) if index % 2 == 0]
+            self._park_in_orders_inbox(queue, parked)
+        finally:
+            self.stack.supervisorctl("start", "orders-worker")
+        if not messages:
+            raise FaultNotInjected("no payment result was waiting: nothing parked or lost")
+        return f"{len(parked)} payment results parked, {len(messages) - len(parked)} lost"
+
+    def _park_in_orders_inbox(self, queue: str, messages: list) -> None:
+        with psycopg.connect(self.stack.env["ORDERS_DATABASE_URL"]) as connection:
+            for message in messages:
+                body = message.body  # kombu hands JSON over as text
+                envelope = parse_body(body.encode() if isinstance(body, str) else body)
+                connection.execute(
+                    "INSERT INTO messaging_inboxmessage (message_id, type, version,"
+                    " source_queue, payload, headers, raw_body, status, received_at,"
+                    " attempts, next_attempt_at, last_error)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, '', 'failed', now(), 8, now(), %s)",
+                    [
+                        envelope.id,
+                        envelope.type,
+                        envelope.version,
+                        queue,
+                        Jsonb(envelope.payload),
+                        Jsonb(envelope.headers),
+                        "chaos: parked on purpose",
+                    ],
+                )
+                self.poison["orders"].add(envelope.id)
 
     def inject_worker_pause(self, cycle: int, seconds: float = 4) -> str:
         name = WORKERS[cycle % len(WORKERS)]
@@ -253,25 +327,25 @@ class Faults:
     # --- healing -------------------------------------------------------------------------
 
     def heal(self, *, timeout: float = 120) -> None:
-        """Undo whatever any fault may have left: paused processes continued, RabbitMQ's
-        app and PostgreSQL started, extra beats stopped, dead processes started; then wait
-        until every process answers."""
+        """Undo what an operator would: paused processes continued, RabbitMQ's app and
+        PostgreSQL started, extra beats stopped. A crashed process is NOT started here: the
+        supervisor must have done it. Then wait until every process answers."""
         os.kill(self.rabbitmq_pid, signal.SIGCONT)
+        for pid in postgres_pids():
+            _continue(pid)
         for name in PROCESSES:
-            self.signal_group(name, signal.SIGCONT)
+            if (pid := self.pid(name)) is not None:
+                _signal_group(pid, signal.SIGCONT)
         self.stop_extra_beats()
         run("rabbitmqctl", "-q", "start_app")
         run("rabbitmqctl", "-q", "await_startup")
-        if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode != 0:  # noqa: S607
+        if not postgres_running():
             run("pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "start")
         wait_for_postgres()
-        for name in PROCESSES:
-            if self.pid(name) is None:
-                self.start(name)
         deadline = time.monotonic() + timeout
         while (status := self.stack.manage_all("status")).returncode != 0:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the stack did not heal in {timeout:g} s:\n{status.stdout}")
+                raise FaultNotHealed(f"the stack did not heal in {timeout:g} s:\n{status.stdout}")
             time.sleep(1)
 
 
@@ -307,6 +381,27 @@ def _envelope_of(
         occurred_at=created_at.isoformat(),
         headers=headers,
     )
+
+
+def _continue(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
+
+
+def postgres_pids() -> list[int]:
+    """The postmaster of the local cluster and every process it started."""
+    version, name = postgres_cluster()
+    pid_file = Path(f"/var/lib/postgresql/{version}/{name}/postmaster.pid")
+    try:
+        postmaster = int(pid_file.read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    except (OSError, ValueError, IndexError):
+        return []
+    return [postmaster, *map(int, children)]
+
+
+def postgres_running() -> bool:
+    return subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], check=False).returncode == 0  # noqa: S607
 
 
 def rabbitmq_pid() -> int:

@@ -30,7 +30,12 @@ SCENARIOS: dict[str, Scenario] = {
     "rabbitmq-pause": (lambda f, *_: f.inject_rabbitmq_pause(), 1),
     "duplicates": (lambda f, *_: f.inject_duplicates(), 2),
     "poison": (lambda f, *_: f.inject_poison(), 1),
+    "postgres-pause": (lambda f, *_: f.inject_postgres_pause(10), 1),
+    "postgres-down-60s": (lambda f, *_: f.inject_postgres_down(60), 1),
+    "parked-then-reconciled": (lambda f, _, seconds: f.inject_parked_and_lost_results(seconds), 1),
 }
+# Scenarios whose fault outlasts the short run's ten seconds: the workload runs this long.
+MIN_SECONDS = {"postgres-pause": 24.0, "postgres-down-60s": 130.0, "parked-then-reconciled": 16.0}
 SHORT_SCENARIO_SECONDS = 10.0
 # A soak gives each scenario a fault about this often.
 SOAK_FAULT_INTERVAL = 10.0
@@ -91,6 +96,7 @@ def run_scenarios(stack: Stack, names: list[str], minutes: float) -> list[Scenar
                 cycles = max(short_cycles, int(seconds // SOAK_FAULT_INTERVAL))
             else:
                 seconds, cycles = SHORT_SCENARIO_SECONDS, short_cycles
+            seconds = max(seconds, MIN_SECONDS.get(name, 0.0))
             result = run_scenario(stack, workload, faults, sampler, name, seconds, cycles)
             print(format_result(result), flush=True)  # noqa: T201 - the report
             results.append(result)
