@@ -85,11 +85,13 @@ create_dotenv() {
   local password flower_password
   password="${DJANGO_SUPERUSER_PASSWORD:-$(random_token 12)}"
   flower_password="${FLOWER_PASSWORD:-$(random_token 12)}"
-  sed -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$(random_token 50)|" \
-      -e "s|^INTERNAL_API_TOKEN=.*|INTERNAL_API_TOKEN=$(random_token 32)|" \
-      -e "s|^DJANGO_SUPERUSER_PASSWORD=.*|DJANGO_SUPERUSER_PASSWORD=$password|" \
-      -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$flower_password|" \
-      .env.example > "$ENV_FILE"
+  # umask 077: the file is never readable by others, not even before a chmod.
+  ( umask 077
+    sed -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$(random_token 50)|" \
+        -e "s|^INTERNAL_API_TOKEN=.*|INTERNAL_API_TOKEN=$(random_token 32)|" \
+        -e "s|^DJANGO_SUPERUSER_PASSWORD=.*|DJANGO_SUPERUSER_PASSWORD=$password|" \
+        -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$flower_password|" \
+        .env.example > "$ENV_FILE" )
   chmod 600 "$ENV_FILE"
   say "created $ENV_FILE with generated secrets (kept there):"
   say "  admin login  ${DJANGO_SUPERUSER_USERNAME:-admin} / $password"
@@ -136,7 +138,8 @@ ensure_venv() {
 # VAR_DIR, with a banner; a configured server that fails stops `up` with the reason, so a
 # running system never moves to an empty second store by accident. EMBEDDED=1 uses them
 # whatever is reachable; EMBEDDED=0 never.
-# LOCAL_POSTGRES and LOCAL_RABBITMQ name the local servers the defaults point at.
+# LOCAL_POSTGRES and LOCAL_RABBITMQ (from the environment, not .env) name the local servers
+# the defaults point at: the tests make them unreachable to see the fall-back.
 DEFAULT_ORDERS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/orders"
 DEFAULT_PAYMENTS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/payments"
 DEFAULT_BROKER_URL="${LOCAL_RABBITMQ:-amqp://guest:guest@127.0.0.1:5672//}"
@@ -215,6 +218,10 @@ service_of() {   # orders-worker -> orders; flower shows every worker, through o
   case "$1" in flower) echo orders ;; *) echo "${1%%-*}" ;; esac
 }
 
+known_process() {
+  [[ " ${PROCESSES[*]} " == *" $1 "* ]] || die "unknown process '$1' (known: ${PROCESSES[*]})"
+}
+
 settings_of() { echo "$(service_of "$1")_project.settings.production"; }
 
 port_of() {
@@ -274,15 +281,11 @@ with socket.socket() as sock:
 PY
 }
 
-http_ok() {  # URL [USER PASSWORD]: the URL answers 200 (with basic auth if given)
-  "$PY" - "$@" <<'PY'
-import base64, sys, urllib.request
-request = urllib.request.Request(sys.argv[1])
-if len(sys.argv) > 3:
-    token = base64.b64encode(f"{sys.argv[2]}:{sys.argv[3]}".encode()).decode()
-    request.add_header("Authorization", f"Basic {token}")
+http_ok() {  # URL: the URL answers 200
+  "$PY" - "$1" <<'PY'
+import sys, urllib.request
 try:
-    with urllib.request.urlopen(request, timeout=2) as response:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
         sys.exit(0 if response.status == 200 else 1)
 except Exception:
     sys.exit(1)
@@ -350,7 +353,9 @@ startsecs=$STARTSECS
 startretries=$START_RETRIES
 stopsignal=TERM
 stopwaitsecs=$STOP_WAIT_SECONDS
-stopasgroup=true
+; TERM to the main process alone: gunicorn and Celery stop their children gracefully
+; (Celery's pool children would die at once on a TERM of their own). KILL hits the group.
+stopasgroup=false
 killasgroup=true
 redirect_stderr=true
 stdout_logfile=$LOG_DIR/$name.log
@@ -362,11 +367,11 @@ CONF
   mv "$(supervisor_conf).new" "$(supervisor_conf)"
 }
 
-ensure_supervisord() {
+ensure_supervisord() {  # NAME...: the programs to bring up to date if it runs already
   write_supervisor_conf
   if supervisord_running; then
-    # Programs whose command changed are restarted; the others keep running.
-    supervisorctl update >/dev/null
+    # These programs are restarted if their command changed; no other is touched.
+    supervisorctl update "$@" >/dev/null
     return
   fi
   "$VENV/bin/supervisord" -c "$(supervisor_conf)" || die "supervisord did not start"
@@ -403,7 +408,7 @@ answers() {
   service="$(service_of "$name")"
   case "$name" in
     orders|payments|gateway) http_ok "http://127.0.0.1:$(port_of "$name")/readyz" ;;
-    flower) http_ok "http://127.0.0.1:$FLOWER_PORT/healthcheck" "${FLOWER_USER:-admin}" "${FLOWER_PASSWORD:-}" ;;
+    flower) http_ok "http://127.0.0.1:$FLOWER_PORT/healthcheck" ;;  # needs no login
     *-worker)
       DJANGO_SETTINGS_MODULE="$(settings_of "$name")" "$VENV/bin/celery" -A "${service}_project" \
         inspect ping --destination "$name.$STACK_NAME@$(hostname)" --timeout 5 >/dev/null 2>&1
@@ -416,12 +421,13 @@ answers() {
 start_processes() {
   local name port
   for name in "$@"; do
+    known_process "$name"
     port="$(port_of "$name")"
     if [[ -n "$port" ]] && ! pid_of "$name" >/dev/null && ! port_free "$port"; then
       die "port $port for $name is taken by another process (set ${name^^}_PORT)"
     fi
   done
-  ensure_supervisord
+  ensure_supervisord "$@"
   # One supervisorctl per process, side by side: each waits STARTSECS for its own. What
   # did not start, wait_ready names.
   for name in "$@"; do supervisorctl start "$name" >/dev/null 2>&1 & done
@@ -432,7 +438,7 @@ start_processes() {
 
 stop_processes() {  # NAME...: TERM, then KILL of the group after STOP_WAIT_SECONDS
   local name
-  for name in "$@"; do process_command "$name" >/dev/null; done
+  for name in "$@"; do known_process "$name"; done
   supervisord_running || return 0
   supervisorctl stop "$@" >/dev/null || true
   for name in "$@"; do say "stopped $name"; done
@@ -479,7 +485,8 @@ cmd_up() {
   local service name
   for service in "${SERVICES[@]}"; do
     say "$service: migrating, admin user"
-    manage "$service" migrate --no-input --verbosity 0
+    # A migration may rewrite a large table: no statement time-out for it.
+    DB_STATEMENT_TIMEOUT_SECONDS=0 manage "$service" migrate --no-input --verbosity 0
     ensure_superuser "$service"
   done
   # One static root for all: the services' apps (admin, Swagger UI) include the gateway's,

@@ -1,8 +1,10 @@
 """Database helpers the ORM does not offer directly."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 M = TypeVar("M", bound=models.Model)
 
@@ -77,3 +79,26 @@ def check_constraints_at_once() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@contextmanager
+def without_statement_time_out() -> Iterator[None]:
+    """A transaction whose statements may run long: the server's statement time-out and the
+    client's answer deadline (common/postgresql/base.py) are lifted inside it, and only
+    there. For a job that reads a whole table in one statement, such as the daily ledger
+    audit; a request never needs it."""
+    with transaction.atomic():
+        if connection.vendor != "postgresql":
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 0")
+        raw = connection.connection
+        deadline = getattr(raw, "answer_timeout", None)
+        if deadline is not None:
+            raw.answer_timeout = None
+        try:
+            yield
+        finally:
+            if deadline is not None:
+                raw.answer_timeout = deadline

@@ -2,6 +2,7 @@
 databases and queues of its own, and `down` (plus dropping them) afterwards."""
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -92,7 +93,9 @@ def free_ports(count: int) -> list[int]:
 def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     """`manage_all.sh up` with ports, databases and queues of its own; on any failure
     everything it may have started is stopped and removed before the error goes on."""
-    run_id = os.environ["TEST_RUN_ID"]
+    # One run may start several stacks (the session's, the embedded one, ...): each gets
+    # names of its own from its folder, so stopping one never drops another's databases.
+    run_id = os.environ["TEST_RUN_ID"] + re.sub(r"[^a-z0-9]", "", var_dir.name.lower())[-12:]
     ports = dict(zip(["orders", "payments", "gateway", "flower"], free_ports(4), strict=True))
     databases = {service: f"e2e_{run_id}_{service}" for service in ("orders", "payments")}
     # The stack runs as deployed: not with the settings the test process gave itself
@@ -148,7 +151,9 @@ def stop_stack(stack: Stack) -> None:
     if down.returncode != 0:
         problems.append(f"manage_all.sh down: {down.stderr}")
     try:
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
+        with psycopg.connect(
+            f"{SERVER}/postgres", autocommit=True, connect_timeout=10
+        ) as connection:
             for name in stack.databases.values():
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except psycopg.Error as exc:

@@ -34,7 +34,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self):
         params = super().get_connection_params()
         self._answer_timeout = params.pop("answer_timeout", None)
+        self._connect_timeout = params.get("connect_timeout")
         return params
+
+    def is_usable(self):
+        """The health check of a reused connection (CONN_HEALTH_CHECKS) waits no longer
+        than a new connection would take: a paused server fails it within a connect
+        time-out, not a whole answer deadline, and the request's new connection then fails
+        within another."""
+        connection = self.connection
+        if not isinstance(connection, DeadlineConnection) or not self._connect_timeout:
+            return super().is_usable()
+        connection.answer_timeout = min(self._answer_timeout, self._connect_timeout)
+        try:
+            return super().is_usable()
+        finally:
+            connection.answer_timeout = self._answer_timeout
 
     def get_new_connection(self, conn_params):
         connection = super().get_new_connection(conn_params)

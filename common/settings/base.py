@@ -98,15 +98,17 @@ def postgres_timeouts() -> dict:
     """Nothing waits for PostgreSQL for ever (docs/operations.md, "Time-outs").
 
     The server cancels a statement after DB_STATEMENT_TIMEOUT_SECONDS and a lock wait after
-    DB_LOCK_TIMEOUT_SECONDS (both shorter than the gateway's patience with a service, so
-    the client gets this service's 503, not the gateway's time-out), and ends a session
-    left idle in a transaction. A paused or unreachable server enforces none of that: the
-    client gives up connecting after DB_CONNECT_TIMEOUT_SECONDS and waiting for any answer
-    after statement time-out + 2 s (common/postgresql/base.py). 0 turns a limit off.
+    DB_LOCK_TIMEOUT_SECONDS, and ends a session left idle in a transaction. A paused or
+    unreachable server enforces none of that: the client gives up connecting after
+    DB_CONNECT_TIMEOUT_SECONDS, and waiting for any answer after DB_ANSWER_TIMEOUT_SECONDS
+    (default: the statement time-out + 2 s, so the server's own cancel comes first;
+    common/postgresql/base.py). 0 turns a limit off; a statement time-out of 0 (a long
+    migration) turns the answer deadline off too unless it is set.
     """
     statement = env.float("DB_STATEMENT_TIMEOUT_SECONDS", default=5.0)
     lock = env.float("DB_LOCK_TIMEOUT_SECONDS", default=3.0)
     idle = env.float("DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", default=30.0)
+    answer = env.float("DB_ANSWER_TIMEOUT_SECONDS", default=statement + 2 if statement else 0)
     server = {
         "statement_timeout": statement,
         "lock_timeout": lock,
@@ -115,8 +117,17 @@ def postgres_timeouts() -> dict:
     return {
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT_SECONDS", default=3),
         "options": " ".join(f"-c {name}={int(seconds * 1000)}" for name, seconds in server.items()),
-        "answer_timeout": statement + 2 if statement else None,
+        "answer_timeout": answer or None,
     }
+
+
+def longest_database_wait(timeouts: dict) -> float | None:
+    """The longest a request can wait for its database before it fails: one answer, or a
+    reused connection's health check (which waits at most a connect time-out, see
+    common/postgresql/base.py) and a new connection after it."""
+    if not timeouts["answer_timeout"]:
+        return None
+    return max(timeouts["answer_timeout"], 2 * timeouts["connect_timeout"])
 
 
 REST_FRAMEWORK = {

@@ -1,10 +1,12 @@
 """The time-outs of the layers must nest, or a client sees the wrong failure.
 
-A service gives up on its database (DB_STATEMENT_TIMEOUT_SECONDS + 2 s at most, see
-postgres_timeouts) before the gateway gives up on the service (UPSTREAM_READ_TIMEOUT_SECONDS),
+A service gives up on its database (see postgres_timeouts and longest_database_wait in
+common/settings/base.py) before the gateway gives up on the service (UPSTREAM_READ_TIMEOUT_SECONDS),
 so the client gets the service's 503 `database-unavailable`, not the gateway's time-out;
 and the gateway is done with one request (a connect, an answer, and the one resend of
-gateway/upstream.py) before gunicorn's worker time-out (GUNICORN_TIMEOUT) could kill it.
+gateway/upstream.py) within gunicorn's worker time-out (GUNICORN_TIMEOUT; it bounds a request
+only for sync workers, with threads it is the worker's heartbeat, so this half is a sanity
+bound).
 The gateway's settings check this at start-up: a deployment with crossed values refuses to
 start rather than fail confusingly under load.
 """
@@ -19,11 +21,17 @@ def check_timeouts_nest(
     upstream_read: float,
     gunicorn_timeout: float,
 ) -> None:
-    if database_answer is None or database_answer >= upstream_read:
+    if database_answer is None:
         raise ImproperlyConfigured(
-            f"UPSTREAM_READ_TIMEOUT_SECONDS ({upstream_read:g}) must exceed the services' "
-            f"database deadline (DB_STATEMENT_TIMEOUT_SECONDS + 2 = {database_answer}), "
-            "or clients get the gateway's time-out instead of the service's 503."
+            "The services have no database answer deadline (DB_ANSWER_TIMEOUT_SECONDS, or "
+            "DB_STATEMENT_TIMEOUT_SECONDS, is 0): a paused database would hang requests."
+        )
+    if database_answer >= upstream_read:
+        raise ImproperlyConfigured(
+            f"UPSTREAM_READ_TIMEOUT_SECONDS ({upstream_read:g}) must exceed the longest "
+            f"wait of a service for its database ({database_answer:g} s: the answer "
+            "deadline, or two connect time-outs), or clients get the gateway's time-out "
+            "instead of the service's 503."
         )
     longest_request = 2 * (upstream_connect + upstream_read)
     if longest_request >= gunicorn_timeout:

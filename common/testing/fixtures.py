@@ -67,6 +67,9 @@ def paused_database():
     """Pauses (SIGSTOP) the PostgreSQL server process behind this thread's connection, as
     a frozen server would be, with a 1 s answer deadline; continued afterwards. Only that
     connection's backend stops: the rest of the server goes on serving others."""
+    # A fresh connection: its health check is done, so the next query meets the pause
+    # rather than a check that would replace the connection (CONN_HEALTH_CHECKS).
+    connection.close()
     connection.ensure_connection()
     pid = connection.connection.info.backend_pid
     connection.connection.answer_timeout = 1.0

@@ -8,6 +8,8 @@ import time
 import pytest
 from django.db import OperationalError, connection
 
+from common.db import without_statement_time_out
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -40,3 +42,27 @@ def test_after_the_deadline_a_new_connection_works(paused_database):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != paused_database
+
+
+def test_a_health_check_gives_up_within_a_connect_time_out(paused_database):
+    """CONN_HEALTH_CHECKS: a reused connection to a paused server is found dead after at
+    most DB_CONNECT_TIMEOUT_SECONDS (3 s), not a whole answer deadline (7 s)."""
+    connection.connection.answer_timeout = 7.0  # as configured
+
+    started = time.monotonic()
+    usable = connection.is_usable()
+
+    assert usable is False
+    assert time.monotonic() - started < 4
+
+
+def test_a_long_job_runs_without_the_statement_time_out_and_only_inside():
+    with without_statement_time_out(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        assert cursor.fetchone() == ("0",)
+        assert connection.connection.answer_timeout is None
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        assert cursor.fetchone() == ("5s",)
+    assert connection.connection.answer_timeout == 7.0

@@ -15,6 +15,7 @@ from common.settings.base import (  # noqa: F401
     TEMPLATES,
     TIME_ZONE,
     USE_TZ,
+    longest_database_wait,
     postgres_timeouts,
 )
 from common.settings.env import env
@@ -52,7 +53,7 @@ UPSTREAMS = {
 UPSTREAM_CONNECT_TIMEOUT_SECONDS = env.float("UPSTREAM_CONNECT_TIMEOUT_SECONDS", default=2.0)
 UPSTREAM_READ_TIMEOUT_SECONDS = env.float("UPSTREAM_READ_TIMEOUT_SECONDS", default=10.0)
 check_timeouts_nest(
-    database_answer=postgres_timeouts()["answer_timeout"],
+    database_answer=longest_database_wait(postgres_timeouts()),
     upstream_connect=UPSTREAM_CONNECT_TIMEOUT_SECONDS,
     upstream_read=UPSTREAM_READ_TIMEOUT_SECONDS,
     gunicorn_timeout=env.float("GUNICORN_TIMEOUT", default=30.0),

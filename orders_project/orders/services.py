@@ -127,9 +127,10 @@ def orders_reask_stale(
 
 
 def _reask_wait(count: int, older_than: timedelta, max_interval: timedelta) -> timedelta:
-    # The exponent is bounded: a stuck order is asked about every max_interval for as long
-    # as it stays NEW, and 2**count of a timedelta would overflow within hours.
-    return min(older_than * 2 ** min(count, 32), max_interval)
+    # In float seconds, bounded: a stuck order is asked about every max_interval for as long
+    # as it stays NEW, and 2**count of a timedelta would overflow.
+    seconds = older_than.total_seconds() * 2.0 ** min(count, 32)
+    return timedelta(seconds=min(seconds, max_interval.total_seconds()))
 
 
 def orders_report_stuck(

@@ -1,4 +1,5 @@
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from common.settings.base import *
 from common.settings.env import env
@@ -42,6 +43,10 @@ ORDERS_REASK_AFTER_SECONDS = env.float("ORDERS_REASK_AFTER_SECONDS", default=30.
 # and still asked about, but never cancelled: Payments may have charged it. Also the window
 # in which the reconciliation counts a change as in flight rather than as a difference.
 ORDERS_STUCK_AFTER_SECONDS = env.float("ORDERS_STUCK_AFTER_SECONDS", default=600.0)
+if not 0 < ORDERS_REASK_AFTER_SECONDS <= ORDERS_STUCK_AFTER_SECONDS:
+    raise ImproperlyConfigured(
+        "ORDERS_REASK_AFTER_SECONDS must be above 0 and at most ORDERS_STUCK_AFTER_SECONDS."
+    )
 # Payments' internal API (reconcile_payments reads it with INTERNAL_API_TOKEN); manage_all.sh
 # exports it, and without it the port of .env gives the same URL.
 PAYMENTS_URL = env.str(

@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -28,6 +29,9 @@ from tests.stack import REPO_ROOT, SERVER, Stack
 # The supervisor must bring a killed process back running within this (the issue: answering
 # within 10 s; `heal` then waits until it answers).
 RESTART_WITHIN = 10.0
+# A request while PostgreSQL does not answer gets its 503 within this: the services' longest
+# wait for their database (7 s, common/settings/base.py) and some slack.
+OUTAGE_ANSWER_WITHIN = 9.0
 WEB = ["orders", "payments", "gateway"]
 WORKERS = ["orders-worker", "payments-worker"]
 BEATS = ["orders-beat", "payments-beat"]
@@ -70,14 +74,7 @@ class Faults:
 
     def children(self, name: str) -> list[int]:
         pid = self.pid(name)
-        if pid is None:
-            return []
-        try:
-            return [
-                int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            ]
-        except OSError:
-            return []
+        return [] if pid is None else children_of(pid)
 
     def kill(self, name: str, *, main_first: bool = False) -> int:
         """kill -9 the process and what it started, as a crash of its container would; the
@@ -195,18 +192,39 @@ class Faults:
 
     def inject_postgres_pause(self, seconds: float = 10) -> str:
         """SIGSTOP of the whole PostgreSQL server (postmaster and every backend), as a frozen
-        VM: clients must get 503s within the time-outs, never hang."""
-        pids = postgres_pids()
-        if not pids:
-            raise FaultNotInjected("no PostgreSQL process found")
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
+        VM: clients must get 503s within the time-outs, never hang. A request sent during
+        the pause proves it."""
+        postmaster = postmaster_pid()
+        if postmaster is None:
+            raise FaultNotInjected("no PostgreSQL postmaster found")
+        paused: list[int] = []
+        started = time.monotonic()
         try:
-            time.sleep(seconds)
+            # The postmaster first: it forks no new backend while the others are stopped.
+            for pid in [postmaster, *children_of(postmaster)]:
+                with contextlib.suppress(ProcessLookupError):  # a backend that just exited
+                    os.kill(pid, signal.SIGSTOP)
+                    paused.append(pid)
+            probe = self._request_during_outage()
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
         finally:
-            for pid in pids:
+            for pid in paused:
                 _continue(pid)
-        return f"SIGSTOP PostgreSQL ({len(pids)} processes) {seconds:g} s, SIGCONT"
+        return f"SIGSTOP PostgreSQL ({len(paused)} processes) {seconds:g} s, SIGCONT; {probe}"
+
+    def _request_during_outage(self) -> str:
+        """One request through the gateway while the database does not answer: it must be
+        a 503 within the services' longest database wait (7 s), not a hang."""
+        started = time.monotonic()
+        answer = httpx.get(
+            f"{self.stack.gateway_url}/accounts/balance",
+            headers={"X-User-Id": f"chaos-probe-{uuid.uuid4()}"},
+            timeout=30,
+        )
+        took = time.monotonic() - started
+        if answer.status_code != 503 or took > OUTAGE_ANSWER_WITHIN:
+            raise FaultNotHealed(f"during the outage: {answer.status_code} after {took:.1f} s")
+        return f"a request meanwhile: 503 in {took:.1f} s"
 
     def inject_postgres_down(self, seconds: float = 60) -> str:
         """PostgreSQL stopped for a minute under load; the backlog is worked off after."""
@@ -234,7 +252,9 @@ class Faults:
             parked = [m for index, m in enumerate(messages) if index % 2 == 0]
             self._park_in_orders_inbox(queue, parked)
         finally:
-            self.stack.supervisorctl("start", "orders-worker")
+            started = self.stack.supervisorctl("start", "orders-worker")
+        if started.returncode != 0:
+            raise FaultNotHealed(f"starting orders-worker: {started.stdout} {started.stderr}")
         if not messages:
             raise FaultNotInjected("no payment result was waiting: nothing parked or lost")
         return f"{len(parked)} payment results parked, {len(messages) - len(parked)} lost"
@@ -388,16 +408,29 @@ def _continue(pid: int) -> None:
         os.kill(pid, signal.SIGCONT)
 
 
-def postgres_pids() -> list[int]:
-    """The postmaster of the local cluster and every process it started."""
+def postmaster_pid() -> int | None:
+    """The postmaster of the local cluster."""
     version, name = postgres_cluster()
     pid_file = Path(f"/var/lib/postgresql/{version}/{name}/postmaster.pid")
     try:
-        postmaster = int(pid_file.read_text().split()[0])
-        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
         return []
-    return [postmaster, *map(int, children)]
+
+
+def postgres_pids() -> list[int]:
+    """The postmaster and every process it started (to continue them all in `heal`)."""
+    postmaster = postmaster_pid()
+    return [] if postmaster is None else [postmaster, *children_of(postmaster)]
 
 
 def postgres_running() -> bool:
