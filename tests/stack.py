@@ -109,6 +109,10 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "STACK_NAME": f"e2e-{run_id}",
         "MESSAGING_QUEUE_PREFIX": f"e2e-{run_id}.",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        # As manage_all.sh sets them for the stack's processes; here for its manage.py too
+        # (an outer manage_all.sh exports its own).
+        "ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
+        "PAYMENTS_URL": f"http://127.0.0.1:{ports['payments']}",
         "GATEWAY_BIND": "127.0.0.1",
         "ORDERS_DATABASE_URL": f"{SERVER}/{databases['orders']}",
         "PAYMENTS_DATABASE_URL": f"{SERVER}/{databases['payments']}",

@@ -2,7 +2,6 @@
 still ends its order FINISHED (through Orders' re-ask), and `reconcile_payments` finds
 differences prepared in the real databases, reading Payments only over its internal API."""
 
-import os
 import time
 import uuid
 
@@ -18,11 +17,7 @@ from tests.stack import SERVER, Stack, start_stack, stop_stack, wait_for_status
 def saga_stack(tmp_path_factory):
     """A stack of its own (databases, queues, name): it re-asks after 1 s, and the tests
     below stop its worker and change its databases."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TEST_RUN_ID", f"{os.environ['TEST_RUN_ID']}saga")
-        stack = start_stack(tmp_path_factory.mktemp("saga"), ORDERS_REASK_AFTER_SECONDS="1")
-    # The command run by the tests reads Payments here (not at a URL the test process has).
-    stack.env["PAYMENTS_URL"] = stack.url("payments")
+    stack = start_stack(tmp_path_factory.mktemp("saga"), ORDERS_REASK_AFTER_SECONDS="1")
     yield stack
     stop_stack(stack)
 

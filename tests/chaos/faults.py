@@ -249,26 +249,29 @@ class Faults:
             time.sleep(seconds)
             queue = self.stack.env["MESSAGING_QUEUE_PREFIX"] + "payment_status"
             messages = broker.take_messages(queue, timeout=1.0)
-            parked = [m for index, m in enumerate(messages) if index % 2 == 0]
-            self._park_in_orders_inbox(queue, parked)
+            parked = self._park_in_orders_inbox(queue, messages[::2])
         finally:
             started = self.stack.supervisorctl("start", "orders-worker")
         if started.returncode != 0:
             raise FaultNotHealed(f"starting orders-worker: {started.stdout} {started.stderr}")
         if not messages:
             raise FaultNotInjected("no payment result was waiting: nothing parked or lost")
-        return f"{len(parked)} payment results parked, {len(messages) - len(parked)} lost"
+        return f"{parked} payment results parked, {len(messages) - parked} lost"
 
-    def _park_in_orders_inbox(self, queue: str, messages: list) -> None:
+    def _park_in_orders_inbox(self, queue: str, messages: list) -> int:
+        """Stores the messages as parked; one the stopping worker had already stored (and
+        could not ack) is left as it is, and counts as lost. The number parked."""
+        parked = 0
         with psycopg.connect(self.stack.env["ORDERS_DATABASE_URL"]) as connection:
             for message in messages:
                 body = message.body  # kombu hands JSON over as text
                 envelope = parse_body(body.encode() if isinstance(body, str) else body)
-                connection.execute(
+                inserted = connection.execute(
                     "INSERT INTO messaging_inboxmessage (message_id, type, version,"
                     " source_queue, payload, headers, raw_body, status, received_at,"
                     " attempts, next_attempt_at, last_error)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, '', 'failed', now(), 8, now(), %s)",
+                    " VALUES (%s, %s, %s, %s, %s, %s, '', 'failed', now(), 8, now(), %s)"
+                    " ON CONFLICT (message_id) DO NOTHING RETURNING id",
                     [
                         envelope.id,
                         envelope.type,
@@ -278,8 +281,11 @@ class Faults:
                         Jsonb(envelope.headers),
                         "chaos: parked on purpose",
                     ],
-                )
-                self.poison["orders"].add(envelope.id)
+                ).fetchone()
+                if inserted:
+                    self.poison["orders"].add(envelope.id)
+                    parked += 1
+        return parked
 
     def inject_worker_pause(self, cycle: int, seconds: float = 4) -> str:
         name = WORKERS[cycle % len(WORKERS)]
