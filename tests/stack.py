@@ -61,6 +61,16 @@ class Stack:
             timeout=30,
         )
 
+    def wait_healthy(self, timeout: float = 60) -> subprocess.CompletedProcess:
+        """`manage_all.sh status` until every process answers (a process restarted a moment
+        ago is still starting), or its last answer at the time-out."""
+        deadline = time.monotonic() + timeout
+        while (status := self.manage_all("status")).returncode != 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        return status
+
     def pid(self, process: str) -> int | None:
         """The pid of a running process of the stack (its process group's leader)."""
         answer = self.supervisorctl("pid", process).stdout.strip()

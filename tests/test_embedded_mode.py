@@ -36,5 +36,5 @@ def test_an_order_is_paid_end_to_end_in_embedded_mode(embedded_stack):
         cancelled = wait_for_status(api, refused.headers["Location"])
         assert (cancelled["status"], cancelled["reason"]) == ("CANCELLED", "insufficient_funds")
         assert api.get("/accounts/balance").json()["balance"] == "70.00"
-    status = embedded_stack.manage_all("status")
+    status = embedded_stack.wait_healthy()
     assert status.returncode == 0, status.stdout

@@ -41,7 +41,7 @@ def test_status_exits_non_zero_while_a_process_is_stopped(stack):
     assert row.split()[1] == "-"
     assert "stopped" in row
     assert stack.manage_all("start", "payments-beat").returncode == 0
-    assert stack.manage_all("status").returncode == 0
+    assert stack.wait_healthy().returncode == 0
 
 
 def test_restart_starts_a_new_process_that_answers(stack):
@@ -51,7 +51,7 @@ def test_restart_starts_a_new_process_that_answers(stack):
 
     assert result.returncode == 0, result.stderr
     assert stack.pid("orders") not in (None, before)
-    assert stack.manage_all("status").returncode == 0
+    assert stack.wait_healthy().returncode == 0
 
 
 def test_up_twice_keeps_the_running_processes(stack):
@@ -119,7 +119,7 @@ def test_up_falls_back_to_the_embedded_mode_when_no_server_answers(fallen_back_s
     backends = Path(fallen_back_stack.env["VAR_DIR"]) / "run" / "backends.env"
     assert "sqlite:///" in backends.read_text()
     assert "BROKER_URL=filesystem://" in backends.read_text()
-    assert fallen_back_stack.manage_all("status").returncode == 0
+    assert fallen_back_stack.wait_healthy().returncode == 0
 
 
 def test_down_leaves_no_process_behind(fallen_back_stack):

@@ -105,7 +105,7 @@ def test_orders_placed_while_the_payments_worker_is_dead_are_paid(stack):
 
 
 def restarts(stack: Stack) -> dict[str, int]:
-    status = stack.manage_all("status")
+    status = stack.wait_healthy()
     assert status.returncode == 0, status.stdout
     rows = [line.split() for line in status.stdout.splitlines() if not line.startswith("==>")]
     return {row[0]: int(row[2]) for row in rows[1:]}  # NAME PID RESTARTS STATE
