@@ -380,17 +380,18 @@ ensure_supervisord() {  # NAME...: the programs to bring up to date if it runs a
   die "supervisord does not answer; see $LOG_DIR/supervisord.log"
 }
 
-# "NAME STATE PID" lines (PID 0 unless running), one per process.
+# "NAME STATE PID" lines (PID 0 unless running), one per process, in PROCESSES order; a
+# process supervisord does not report (it is not running) is STOPPED.
 process_states() {
-  if ! supervisord_running; then
-    printf '%s STOPPED 0\n' "${PROCESSES[@]}"
-    return
-  fi
-  # supervisorctl status exits non-zero whenever a process is not running; its lines come
-  # sorted by name, the answer in PROCESSES order.
-  { supervisorctl status 2>/dev/null || true; } | awk -v order="${PROCESSES[*]}" '
-    { pid = 0; if ($3 == "pid") { pid = $4; sub(",", "", pid) }; line[$1] = $1 " " $2 " " pid }
-    END { n = split(order, names, " "); for (i = 1; i <= n; i++) if (names[i] in line) print line[names[i]] }'
+  # One call: supervisorctl status exits non-zero whenever a process is not running, and
+  # prints no process line when supervisord does not answer.
+  { [[ -f "$(supervisor_conf)" ]] && supervisorctl status 2>/dev/null || true; } |
+    awk -v order="${PROCESSES[*]}" '
+      { pid = 0; if ($3 == "pid") { pid = $4; sub(",", "", pid) }; line[$1] = $1 " " $2 " " pid }
+      END {
+        n = split(order, names, " ")
+        for (i = 1; i <= n; i++) print (names[i] in line) ? line[names[i]] : names[i] " STOPPED 0"
+      }'
 }
 
 state_of() { process_states | awk -v name="$1" '$1 == name {print $2}'; }

@@ -48,16 +48,16 @@ def orders_page_queryset(*, user_id: str, limit: int, after: Position | None) ->
     return orders.order_by("-created_at", "-id")[:limit]
 
 
+def orders_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[Order]:
+    """Orders NEW for longer than `older_than` (the deadline, or the re-ask age)."""
+    return Order.objects.filter(status=Order.Status.NEW, created_at__lte=now - older_than)
+
+
 def orders_due_for_reask(*, now: datetime, older_than: timedelta) -> QuerySet[Order]:
     """NEW orders older than `older_than` whose next re-ask is due (or never asked about)."""
-    return Order.objects.filter(status=Order.Status.NEW, created_at__lte=now - older_than).filter(
+    return orders_stuck(now=now, older_than=older_than).filter(
         Q(next_reask_at__isnull=True) | Q(next_reask_at__lte=now)
     )
-
-
-def orders_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[Order]:
-    """Orders NEW for longer than the deadline `older_than`."""
-    return Order.objects.filter(status=Order.Status.NEW, created_at__lte=now - older_than)
 
 
 def orders_after(*, after: uuid.UUID | None, limit: int) -> list[Order]:
