@@ -387,9 +387,12 @@ def _wait_gone(pid: int, timeout: float = 10) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        # A killed child stays a zombie until its parent (manage_all's shell is gone, so
-        # init) reaps it; a zombie holds nothing.
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+        # A killed process stays a zombie until supervisord reaps it; a zombie holds
+        # nothing. Reaped between the two looks, it is gone.
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return
+        except FileNotFoundError:
             return
         time.sleep(0.05)
 
