@@ -29,9 +29,11 @@ from tests.stack import REPO_ROOT, SERVER, Stack
 # The supervisor must bring a killed process back running within this (the issue: answering
 # within 10 s; `heal` then waits until it answers).
 RESTART_WITHIN = 10.0
-# A request while PostgreSQL does not answer gets its 503 within this: the services' longest
-# wait for their database (7 s, common/settings/base.py) and some slack.
-OUTAGE_ANSWER_WITHIN = 9.0
+# A request while PostgreSQL does not answer gets the service's 503 before the gateway would
+# give up on the service (UPSTREAM_READ_TIMEOUT_SECONDS, 10 s). Its own wait is at most 7 s
+# (common/settings/base.py), but under the workload it may first queue for a gunicorn thread
+# held by another request's wait: a 5-minute soak saw 3 s of queue and 6 s of wait, 9.0 s.
+OUTAGE_ANSWER_WITHIN = 10.0
 WEB = ["orders", "payments", "gateway"]
 WORKERS = ["orders-worker", "payments-worker"]
 BEATS = ["orders-beat", "payments-beat"]
@@ -214,7 +216,7 @@ class Faults:
 
     def _request_during_outage(self) -> str:
         """One request through the gateway while the database does not answer: it must be
-        a 503 within the services' longest database wait (7 s), not a hang."""
+        the service's 503 within the gateway's patience, not a 504 or a hang."""
         started = time.monotonic()
         answer = httpx.get(
             f"{self.stack.gateway_url}/accounts/balance",
