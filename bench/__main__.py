@@ -7,9 +7,11 @@ See docs/performance.md."""
 import argparse
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 import django
@@ -31,7 +33,11 @@ def main() -> int:
     from tests.stack import start_stack, stop_stack
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = start_stack(var_dir)
+    # A token of its own, given to the stack in its environment (which wins over its env
+    # file): else an INTERNAL_API_TOKEN this process inherited (from manage_all.sh, or the
+    # repository's .env that Django's settings read) would be the stack's, and not the one
+    # `up` writes into the stack's env file.
+    stack = start_stack(var_dir, INTERNAL_API_TOKEN=secrets.token_urlsafe(32))
     try:
         figures = run_all(
             stack, seconds=args.seconds, outbox_rows=args.outbox_rows, inbox_rows=args.inbox_rows
@@ -42,15 +48,22 @@ def main() -> int:
 
     RESULTS.mkdir(exist_ok=True)
     stamp = figures["machine"]["date"].replace(":", "").replace("+0000", "Z")
-    text = report.markdown(figures)
     figures["targets"] = report.targets(figures)
-    for name in (stamp, "latest"):
+    for name in (stamp, "latest"):  # the figures first, whatever happens to the report
         (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
+    text = report.markdown(figures)
+    for name in (stamp, "latest"):
         (RESULTS / f"{name}.md").write_text(text)
-    report.plot(figures, RESULTS / f"{stamp}.png")
-    shutil.copyfile(RESULTS / f"{stamp}.png", RESULTS / "latest.png")
+    written = [".json", ".md"]
+    try:
+        report.plot(figures, RESULTS / f"{stamp}.png")
+        shutil.copyfile(RESULTS / f"{stamp}.png", RESULTS / "latest.png")
+        written.append(".png")
+    except Exception:  # the figures and the report are written; a plot is a plus
+        traceback.print_exc()
+        (RESULTS / "latest.png").unlink(missing_ok=True)
     print(text)  # noqa: T201 - the report
-    print(f"written: {RESULTS}/{stamp}.json, .md, .png")  # noqa: T201
+    print(f"written: {RESULTS}/{stamp}{', '.join(written)}")  # noqa: T201
     return 0
 
 

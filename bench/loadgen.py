@@ -7,8 +7,10 @@ system's is not its): asyncio with httpx, one connection per virtual client, kep
 
 SPEC is a JSON object: base_url, method, path, seconds, concurrency or rate, headers,
 users (X-User-Id values, round robin), body (JSON, optional), key (send a fresh
-Idempotency-Key each request). Prints one JSON object: requests, errors by status, rate,
-latency percentiles (ms) and, for POST /orders, the ids of the orders created.
+Idempotency-Key each request). Prints one JSON object: requests (the answered ones below
+300), errors by status or exception, the first error in words (what the report shows when
+a run has no figure), rate, latency percentiles (ms) and, for POST /orders, the ids of
+the orders created.
 """
 
 import asyncio
@@ -22,6 +24,9 @@ import httpx
 
 from bench.stats import percentiles
 
+# How much of the first failed answer's body the result keeps.
+FIRST_ERROR_CHARS = 300
+
 
 class Load:
     def __init__(self, spec: dict):
@@ -29,6 +34,7 @@ class Load:
         self.latencies: list[float] = []
         self.errors: dict[str, int] = {}
         self.created: list[str] = []
+        self.first_error: str | None = None
         self.users = itertools.cycle(spec["users"])
 
     async def one(self, client: httpx.AsyncClient) -> None:
@@ -41,15 +47,20 @@ class Load:
                 self.spec["method"], self.spec["path"], json=self.spec.get("body"), headers=headers
             )
         except httpx.HTTPError as exc:
-            self.errors[type(exc).__name__] = self.errors.get(type(exc).__name__, 0) + 1
+            self.error(type(exc).__name__, f"{type(exc).__name__}: {exc}")
             return
         if response.status_code >= 300:  # an error counts as an error, not as throughput
-            status = str(response.status_code)
-            self.errors[status] = self.errors.get(status, 0) + 1
+            body = " ".join(response.text.split())[:FIRST_ERROR_CHARS]
+            self.error(str(response.status_code), f"{response.status_code} {body}".strip())
             return
         self.latencies.append((time.perf_counter() - started) * 1000)
         if response.status_code == 201 and self.spec["path"] == "/orders":
             self.created.append(response.json()["id"])
+
+    def error(self, kind: str, words: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if self.first_error is None:
+            self.first_error = f"{self.spec['method']} {self.spec['path']}: {words}"
 
     def client(self, connections: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -105,6 +116,7 @@ class Load:
             "seconds": round(elapsed, 3),
             "rate": round(len(self.latencies) / elapsed, 1),
             "latency_ms": percentiles(self.latencies),
+            "first_error": self.first_error,
             "created": self.created,
         }
 

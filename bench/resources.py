@@ -1,8 +1,9 @@
 """Memory and CPU of the stack's processes, read from /proc.
 
-manage_all.sh starts each process in a process group of its own (the pid in its pid file),
-so a process's figures are those of every member of its group: gunicorn's master and
-workers, Celery's main process and pool.
+supervisord (which manage_all.sh runs the processes under) starts each process in a process
+group of its own, with the pid `supervisorctl status` reports as its leader, so a
+process's figures are those of every member of its group: gunicorn's master and workers,
+Celery's main process and pool.
 
 RSS counts pages shared between forked processes once per process, so the sum over
 processes overstates; PSS (proportional set size) shares them out and sums to the real
@@ -10,6 +11,7 @@ total. Both are reported.
 """
 
 import os
+import re
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -64,11 +66,15 @@ def cpu_seconds(leader: int) -> float:
     return total / TICKS
 
 
-def leaders(run_dir: Path) -> dict[str, int]:
-    """Process name -> pid of its group leader, from manage_all.sh's pid files."""
+# A line of `supervisorctl status`: "orders  RUNNING   pid 4242, uptime 0:01:02".
+_RUNNING = re.compile(r"^(\S+)\s+RUNNING\s+pid (\d+),", re.MULTILINE)
+
+
+def leaders(supervisor_status: str) -> dict[str, int]:
+    """Process name -> pid of its group leader, for each running process in the output of
+    `supervisorctl status` (supervisord itself is not one of the stack's processes)."""
     found = {}
-    for pidfile in sorted(run_dir.glob("*.pid")):
-        pid = int(pidfile.read_text().split()[0])
+    for name, pid in _RUNNING.findall(supervisor_status):
         if Path(f"/proc/{pid}").exists():
-            found[pidfile.stem] = pid
+            found[name] = int(pid)
     return found

@@ -1,5 +1,7 @@
 """The benchmark run: a stack of its own (as the end-to-end tests start it), then each
-measurement in turn, each from a process of its own; returns every figure as one dict."""
+measurement in turn, each from a process of its own; returns every figure as one dict.
+A measurement that fails leaves {"error": why} in its place (the report shows n/a and
+the reason), so one failure does not cost the figures of the others."""
 
 import json
 import os
@@ -7,9 +9,12 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import psycopg
 
 from bench import pgbench, resources
@@ -40,8 +45,7 @@ class Bench:
     def __init__(self, stack: Stack, seconds: float):
         self.stack = stack
         self.seconds = seconds
-        self.run_dir = Path(stack.env["VAR_DIR"]) / "run"
-        self.token = _env_file_value(Path(stack.env["ENV_FILE"]), "INTERNAL_API_TOKEN")
+        self.token = internal_token(stack)
         run_id = stack.env["STACK_NAME"].removeprefix("e2e-")
         self.users = [f"bench-{run_id}-{n}" for n in range(USERS)]
 
@@ -63,16 +67,40 @@ class Bench:
                  "users": self.users, "body": body},
             )  # fmt: skip
             if result["errors"]:
-                raise RuntimeError(f"setting up accounts ({path}): {result['errors']}")
+                raise RuntimeError(
+                    f"setting up accounts ({path}): {result['errors']}, first: "
+                    f"{result['first_error']}"
+                )
+
+    def check_direct_access(self) -> None:
+        """One call to each service as the direct measurements make them: a refused token
+        (or a wrong address) stops the run now, not as a table of errors minutes later."""
+        for service, path in (("orders", "/orders"), ("payments", "/accounts/balance")):
+            base_url, headers = self.base(service)
+            try:
+                answer = httpx.get(
+                    base_url + path, headers={**headers, "X-User-Id": self.users[0]}, timeout=10
+                )
+            except httpx.HTTPError as exc:
+                raise RuntimeError(f"{service} at {base_url} does not answer: {exc}") from exc
+            if answer.status_code != 200:
+                raise RuntimeError(
+                    f"GET {base_url}{path} with the internal token answered "
+                    f"{answer.status_code}: {answer.text[:300]} (does the stack run with "
+                    "the token the benchmark sends? see internal_token())"
+                )
 
     def http(self) -> list[dict]:
         """requests/s and latency per endpoint, concurrency and target."""
-        order_id = loadgen(
+        first = loadgen(
             "each",
             {"seconds": 10, "concurrency": 1, "base_url": self.stack.gateway_url,
              "method": "POST", "path": "/orders", "users": self.users[:1],
              "body": {"amount": "1.00", "description": "bench"}},
-        )["created"][0]  # fmt: skip
+        )  # fmt: skip
+        if not first["created"]:
+            raise RuntimeError(f"placing the order to GET: {first['first_error']}")
+        order_id = first["created"][0]
         order, deposit = {"amount": "1.00", "description": "bench"}, {"amount": "1.00"}
         endpoints = [
             ("POST /orders", "orders", "POST", "/orders", order, self.users),
@@ -119,6 +147,7 @@ class Bench:
             cpu = self.cpu_percent(before)  # while placing, not while waiting for the rest
             row = {"offered": rate or "max", "placed": placed["requests"],
                    "placing_rate": placed["rate"], "http_errors": placed["errors"],
+                   "http_first_error": placed["first_error"],
                    "http_latency_ms": placed["latency_ms"],
                    **self.terminal_times(placed["created"])}  # fmt: skip
             row["cpu_percent"] = cpu
@@ -182,30 +211,36 @@ class Bench:
 
     # --- resources -----------------------------------------------------------------------
 
+    def leaders(self) -> dict[str, int]:
+        """The stack's processes (name -> pid of the group leader), as supervisord runs them."""
+        return resources.leaders(self.stack.supervisorctl("status").stdout)
+
     def memory(self) -> dict:
-        per_process = {
-            name: resources.memory_mib(pid) for name, pid in resources.leaders(self.run_dir).items()
-        }
+        per_process = {name: resources.memory_mib(pid) for name, pid in self.leaders().items()}
+        if not per_process:
+            raise RuntimeError("supervisorctl status names no running process")
         return {
             "processes": per_process,
             "total_rss_mib": round(sum(p["rss_mib"] for p in per_process.values()), 1),
             "total_pss_mib": round(sum(p["pss_mib"] for p in per_process.values()), 1),
         }
 
-    def cpu(self) -> tuple[float, dict[str, float]]:
+    def cpu(self) -> tuple[float, dict[str, tuple[int, float]]]:
         return time.monotonic(), {
-            name: resources.cpu_seconds(pid)
-            for name, pid in resources.leaders(self.run_dir).items()
+            name: (pid, resources.cpu_seconds(pid)) for name, pid in self.leaders().items()
         }
 
-    def cpu_percent(self, before: tuple[float, dict[str, float]]) -> dict[str, float]:
-        """Each process's CPU since `before`, in % of one core (200 % = both cores)."""
+    def cpu_percent(self, before: tuple[float, dict[str, tuple[int, float]]]) -> dict[str, float]:
+        """Each process's CPU since `before`, in % of one core (200 % = both cores); a
+        process restarted meanwhile (another pid) counts from its start."""
         started, cpu_before = before
         now, cpu_now = self.cpu()
         wall = now - started
-        shares = {
-            name: round((cpu_now[name] - cpu_before.get(name, 0)) / wall * 100) for name in cpu_now
-        }
+        shares = {}
+        for name, (pid, seconds) in cpu_now.items():
+            pid_before, seconds_before = cpu_before.get(name, (pid, 0.0))
+            used = seconds - (seconds_before if pid_before == pid else 0.0)
+            shares[name] = round(used / wall * 100)
         return {**shares, "total": sum(shares.values())}
 
 
@@ -224,6 +259,17 @@ def machine() -> dict:
     }
 
 
+def internal_token(stack: Stack) -> str:
+    """The INTERNAL_API_TOKEN the stack's processes run with: as manage_all.sh reads it,
+    the environment's (even empty) wins over the env file's. The stack inherits the
+    environment of the process that started it, and that holds the repository's own .env
+    once anything read it (Django's settings do): the token `up` writes into the stack's env
+    file is then not the one its services check."""
+    if "INTERNAL_API_TOKEN" in stack.env:
+        return stack.env["INTERNAL_API_TOKEN"]
+    return _env_file_value(Path(stack.env["ENV_FILE"]), "INTERNAL_API_TOKEN")
+
+
 def _env_file_value(path: Path, name: str) -> str:
     for line in path.read_text().splitlines():
         if line.startswith(f"{name}="):
@@ -231,16 +277,31 @@ def _env_file_value(path: Path, name: str) -> str:
     raise RuntimeError(f"{name} not in {path}")
 
 
+def _measure(figures: dict, name: str, measurement: Callable[[], object]) -> None:
+    """figures[name] = the measurement's result, or {"error": why} if it failed."""
+    try:
+        figures[name] = measurement()
+    except Exception as exc:
+        traceback.print_exc()
+        why = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:
+            why += " | " + " ".join(exc.stderr.strip().splitlines()[-3:])
+        figures[name] = {"error": why}
+
+
 def run_all(stack: Stack, *, seconds: float, outbox_rows: int, inbox_rows: int) -> dict:
     bench = Bench(stack, seconds)
     figures: dict = {"machine": machine(), "seconds_per_measurement": seconds}
+    # These stop the run at once: without accounts nothing can be measured, and a service
+    # refusing the direct calls means a misconfigured stack, not a figure.
     bench.open_accounts()
+    bench.check_direct_access()
     time.sleep(5)  # let the start-up and the set-up settle before "idle"
-    figures["idle_memory"] = bench.memory()
-    figures["pgbench"] = bench.pgbench()
-    figures["http"] = bench.http()
-    figures["pipeline"] = bench.pipeline()
+    _measure(figures, "idle_memory", bench.memory)
+    _measure(figures, "pgbench", bench.pgbench)
+    _measure(figures, "http", bench.http)
+    _measure(figures, "pipeline", bench.pipeline)
     # Before the messaging rates, which restart the Orders worker.
-    figures["memory_after_load"] = bench.memory()
-    figures["messaging"] = bench.messaging(outbox_rows, inbox_rows)
+    _measure(figures, "memory_after_load", bench.memory)
+    _measure(figures, "messaging", lambda: bench.messaging(outbox_rows, inbox_rows))
     return figures
