@@ -77,6 +77,11 @@ set_defaults() {
   export TZ=UTC
   # Each process's log (var/log/NAME.log) is rotated at this size, keeping so many.
   export LOG_MAX_BYTES="${LOG_MAX_BYTES:-20MB}" LOG_BACKUPS="${LOG_BACKUPS:-5}"
+  # Lines a person reads at a terminal; LOG_FORMAT=json for a log pipeline.
+  export LOG_FORMAT="${LOG_FORMAT:-plain}"
+  # The workers' /metrics (the web processes serve theirs on their own port).
+  export ORDERS_WORKER_METRICS_PORT="${ORDERS_WORKER_METRICS_PORT:-9101}"
+  export PAYMENTS_WORKER_METRICS_PORT="${PAYMENTS_WORKER_METRICS_PORT:-9102}"
 }
 
 # First `up` on a fresh clone: an env file with freshly generated secrets, printed once.
@@ -230,23 +235,49 @@ port_of() {
     payments) echo "$PAYMENTS_PORT" ;;
     gateway) echo "$GATEWAY_PORT" ;;
     flower) echo "$FLOWER_PORT" ;;
+    orders-worker) echo "$ORDERS_WORKER_METRICS_PORT" ;;
+    payments-worker) echo "$PAYMENTS_WORKER_METRICS_PORT" ;;
   esac
+}
+
+port_variable_of() {  # NAME -> the variable that sets its port: ORDERS_PORT, ORDERS_WORKER_METRICS_PORT
+  local variable="${1^^}"
+  variable="${variable//-/_}"
+  [[ "$1" == *-worker ]] && variable+="_METRICS"
+  echo "${variable}_PORT"
+}
+
+# NAME -> the supervisord environment line of its program. A process group that records
+# metrics (web: gunicorn's workers; a Celery worker and its pool) adds them up in a
+# directory of its own, emptied when the group starts (common/observability/launch.py).
+process_environment() {
+  local name="$1" environment
+  environment="DJANGO_SETTINGS_MODULE=\"$(settings_of "$name")\""
+  case "$name" in
+    orders|payments|gateway|*-worker)
+      environment+=",PROMETHEUS_MULTIPROC_DIR=\"$VAR_DIR/metrics/$name\"" ;;
+  esac
+  case "$name" in
+    *-worker) environment+=",METRICS_PORT=\"$(port_of "$name")\",METRICS_ADDRESS=\"127.0.0.1\"" ;;
+  esac
+  echo "$environment"
 }
 
 # NAME -> command line. Web processes run under gunicorn with the shared config; workers
 # use the prefork pool (docs/messaging.md says why) and consume their service's queues.
 process_command() {
-  local name="$1" service app
+  local name="$1" service app launch
   service="$(service_of "$name")"
   app="${service}_project"
+  launch="$VENV/bin/python -m common.observability.launch"
   case "$name" in
     orders|payments)
-      echo "$VENV/bin/gunicorn $app.wsgi:application -c deploy/gunicorn.conf.py" \
+      echo "$launch $VENV/bin/gunicorn $app.wsgi:application -c deploy/gunicorn.conf.py" \
            "--bind 127.0.0.1:$(port_of "$name") --name $name"
       ;;
     gateway)
       # Threads: a gateway request mostly waits on a service.
-      echo "$VENV/bin/gunicorn gateway_project.wsgi:application -c deploy/gunicorn.conf.py" \
+      echo "$launch $VENV/bin/gunicorn gateway_project.wsgi:application -c deploy/gunicorn.conf.py" \
            "--bind $GATEWAY_BIND:$GATEWAY_PORT --name gateway --threads ${GATEWAY_THREADS:-8}"
       ;;
     flower)
@@ -258,7 +289,7 @@ process_command() {
     *-worker)
       # No mingle and gossip: they only sync revoked tasks and events between workers (unused
       # here), and mingle alone adds a second or more to every (re)start.
-      echo "$VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
+      echo "$launch $VENV/bin/celery -A $app worker --pool prefork --concurrency $WORKER_CONCURRENCY" \
            "--hostname $name.$STACK_NAME@%h --without-mingle --without-gossip --loglevel INFO"
       ;;
     *-beat)
@@ -346,7 +377,7 @@ CONF
 
 [program:$name]
 command=$(process_command "$name" | sed 's/%/%%/g')
-environment=DJANGO_SETTINGS_MODULE="$(settings_of "$name")"
+environment=$(process_environment "$name")
 autostart=false
 autorestart=true
 startsecs=$STARTSECS
@@ -427,8 +458,10 @@ ready() {
   case "$1" in
     *-worker)
       pid="$(pid_of "$1")" || return 1
-      # grep -c, not -q: -q could stop reading early and fail the pipe (pipefail).
-      grep -F "[$pid] celery.apps.worker: " "$LOG_DIR/$1.log" 2>/dev/null | grep -cF " ready." >/dev/null
+      # grep -c, not -q: -q could stop reading early and fail the pipe (pipefail). The
+      # pid is "[1234] " in a plain line, "process": 1234 in a JSON one.
+      grep -F "celery.apps.worker" "$LOG_DIR/$1.log" 2>/dev/null | grep -F " ready." |
+        grep -cE "\[$pid\] |\"process\": $pid[,}]" >/dev/null
       ;;
     *) answers "$1" ;;
   esac
@@ -441,7 +474,7 @@ start_processes() {
     known_process "$name"
     port="$(port_of "$name")"
     if [[ -n "$port" ]] && ! pid_of "$name" >/dev/null && ! port_free "$port"; then
-      die "port $port for $name is taken by another process (set ${name^^}_PORT)"
+      die "port $port for $name is taken by another process (set $(port_variable_of "$name"))"
     fi
   done
   ensure_supervisord "$@"

@@ -5,6 +5,9 @@ there); the factory adds the messaging consumer bootstep and the beat schedule.
 """
 
 from celery import Celery, Task
+from celery.signals import worker_ready
+
+from common.observability.exposition import serve_metrics_if_asked
 
 # Celery's own publishes (beat's sweeps, wake-ups) wait this long for RabbitMQ's confirm
 # (CELERY_BROKER_TRANSPORT_OPTIONS confirm_publish), not for ever: a paused broker must not
@@ -27,6 +30,8 @@ def create_celery_app(service: str) -> Celery:
 
     app.steps["consumer"].add(InboxConsumerStep)
     app.on_after_configure.connect(_add_beat_schedule, weak=False)
+    # The worker's metrics server starts once its pool runs: threads are not forked.
+    worker_ready.connect(serve_metrics_if_asked, weak=False)
     return app
 
 

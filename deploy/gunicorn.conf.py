@@ -9,6 +9,9 @@ import multiprocessing
 import os
 import signal
 
+from common.logging import gunicorn_logging_settings
+from common.observability.exposition import serve_metrics_if_asked
+
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 # Sync workers: a request holds a database connection for its whole life, so concurrency
@@ -18,16 +21,23 @@ threads = int(os.environ.get("GUNICORN_THREADS", 2))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 10
 keepalive = 5
-# Logs go to stdout/stderr; manage_all.sh sends them to var/log/, containers to their logs.
-accesslog = "-"
-errorlog = "-"
+# Logs go to stdout; manage_all.sh sends them to var/log/, containers to their logs. The
+# lines are formatted as the application's (LOG_FORMAT); each request's access line comes
+# from the application, which knows its route and request id (common/observability/http.py).
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = gunicorn_logging_settings(loglevel)
 # Restart workers now and then so a slow leak cannot grow without bound.
 max_requests = 5000
 max_requests_jitter = 500
 # gunicorn's runtime control socket is one path per user (~/.gunicorn): every gunicorn of
 # every stack on the machine would share it. Nothing here uses it.
 control_socket_disable = True
+
+
+def when_ready(server):
+    """With METRICS_PORT set (compose's gateway), the master serves its workers' metrics on
+    that port: for a Prometheus that is no loopback client of /metrics."""
+    serve_metrics_if_asked()
 
 
 def post_fork(server, worker):

@@ -100,13 +100,20 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def port_variable(process: str) -> str:
+    """As manage_all.sh names them: ORDERS_PORT; a worker's /metrics ORDERS_WORKER_METRICS_PORT."""
+    variable = process.upper().replace("-", "_")
+    return f"{variable}_METRICS_PORT" if process.endswith("-worker") else f"{variable}_PORT"
+
+
 def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     """`manage_all.sh up` with ports, databases and queues of its own; on any failure
     everything it may have started is stopped and removed before the error goes on."""
     # One run may start several stacks (the session's, the embedded one, ...): each gets
     # names of its own from its folder, so stopping one never drops another's databases.
     run_id = os.environ["TEST_RUN_ID"] + re.sub(r"[^a-z0-9]", "", var_dir.name.lower())[-12:]
-    ports = dict(zip(["orders", "payments", "gateway", "flower"], free_ports(4), strict=True))
+    names = ["orders", "payments", "gateway", "flower", "orders-worker", "payments-worker"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     databases = {service: f"e2e_{run_id}_{service}" for service in ("orders", "payments")}
     # The stack runs as deployed: not with the settings the test process gave itself
     # (a test secret, a connection per request; see common/settings/test_environment.py).
@@ -118,7 +125,7 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "ENV_FILE": str(var_dir / ".env"),
         "STACK_NAME": f"e2e-{run_id}",
         "MESSAGING_QUEUE_PREFIX": f"e2e-{run_id}.",
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        **{port_variable(name): str(port) for name, port in ports.items()},
         # As manage_all.sh sets them for the stack's processes; here for its manage.py too
         # (an outer manage_all.sh exports its own).
         "ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",

@@ -4,6 +4,7 @@ and adds its name, database, apps and URLs; `test` and `production` refine that.
 Secrets have no defaults here: DJANGO_SECRET_KEY must come from the environment (or .env).
 """
 
+from common.logging import logging_settings
 from common.settings.env import REPO_ROOT, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -25,7 +26,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "common.api.request_id.RequestIdMiddleware",
+    "common.observability.http.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,30 +156,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {
-            "()": "common.logging.UTCFormatter",
-            "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
-        },
-    },
-    "filters": {"quiet_idle_sweeps": {"()": "common.logging.QuietIdleSweeps"}},
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "plain",
-            "filters": ["quiet_idle_sweeps"],
-        },
-    },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {
-        # 4xx answers are the API working as designed; keep them out of the warning stream.
-        "django.request": {"level": "ERROR"},
-    },
-}
+# plain for a person at a terminal (manage_all.sh), json for a log pipeline (production).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
 
 # The shared secret the gateway sends with every call; empty turns the check off (dev).
 INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")

@@ -6,9 +6,14 @@ environment (.env.example lists the variables).
 
 from django.core.exceptions import ImproperlyConfigured
 
+from common.logging import logging_settings
 from common.settings.env import env
 
 DEBUG = False
+
+# One JSON object per log line, for the log pipeline; LOG_FORMAT=plain for a person.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_settings(LOG_FORMAT, env.str("LOG_LEVEL", default="INFO"))
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 32 or SECRET_KEY.startswith("change-me"):

@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from common.api.internal import INTERNAL_TOKEN_HEADER
 from common.api.problems import problem_json_response
-from common.api.request_id import REQUEST_ID_HEADER
+from common.observability.http import REQUEST_ID_HEADER
 from gateway_project.gateway import upstream
 from gateway_project.gateway.routes import Route
 

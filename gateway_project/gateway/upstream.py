@@ -11,6 +11,7 @@ was executed). A slow answer is never retried: the client gets the 504. Every HT
 of a service, 5xx and Retry-After included, goes back to the client unchanged.
 """
 
+import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -23,6 +24,9 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     TimeoutError,
 )
+
+from common.observability import metrics, tracing
+from common.observability.traceparent import TRACEPARENT_HEADER
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -73,6 +77,41 @@ def call(
     headers: dict,
     body: bytes | None,
     replayed_by_key: bool = False,
+) -> UpstreamResponse:
+    """One call to a service, in a client span of its own (its traceparent goes with the
+    call), counted and timed by outcome: the HTTP status, or timeout / unavailable."""
+    started = time.perf_counter()
+    outcome = "unavailable"
+    with tracing.span(f"{method} {upstream}", kind="client") as span:
+        try:
+            answer = _call(
+                upstream,
+                method,
+                path_and_query,
+                headers={**headers, TRACEPARENT_HEADER: span.context.traceparent},
+                body=body,
+                replayed_by_key=replayed_by_key,
+            )
+            outcome = str(answer.status)
+            return answer
+        except UpstreamTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            if outcome in ("timeout", "unavailable") or outcome.startswith("5"):
+                span.set_error(outcome)
+            metrics.upstream_requests.labels(upstream, outcome).inc()
+            metrics.upstream_duration.labels(upstream).observe(time.perf_counter() - started)
+
+
+def _call(
+    upstream: str,
+    method: str,
+    path_and_query: str,
+    *,
+    headers: dict,
+    body: bytes | None,
+    replayed_by_key: bool,
 ) -> UpstreamResponse:
     pool = _pool(settings.UPSTREAMS[upstream])
     replayable = method in SAFE_METHODS or replayed_by_key

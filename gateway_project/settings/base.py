@@ -36,7 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "common.api.request_id.RequestIdMiddleware",
+    "common.observability.http.ObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -60,5 +60,8 @@ check_timeouts_nest(
 )
 # Keep-alive connections kept per upstream and gateway process (gunicorn threads use them).
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=16)
+# /metrics answers only clients on this host (the public gets a 404); Prometheus in
+# another container scrapes the gunicorn master's METRICS_PORT instead (never published).
+METRICS_LOOPBACK_ONLY = True
 # Sent on every forwarded call; the services refuse API calls without it.
 INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")

@@ -2,7 +2,6 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import status
 from rest_framework.response import Response
 
-from common.api.request_id import request_id_of
 from common.api.schema import (
     BAD_REQUEST_RESPONSE,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -13,6 +12,7 @@ from common.api.schema import (
 from common.api.views import CallerAPIView
 from common.idempotency.api import respond_idempotently
 from common.idempotency.services import StoredResponse
+from common.observability.http import request_id_of
 from orders_project.orders import selectors, services
 from orders_project.orders.pagination import MAX_LIMIT, PageQuerySerializer, next_link
 from orders_project.orders.serializers import OrderCreateSerializer, OrderSerializer
