@@ -30,6 +30,7 @@ from kombu.asynchronous import get_event_loop
 
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
+from common.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def process_batch(messages: list) -> None:
     from common.messaging.drain import batch_transaction
 
     handle = messaging_settings().HANDLE_ON_RECEIPT
+    metrics.batch_size.labels("consume").observe(len(messages))
     try:
         with batch_transaction():
             for message in messages:

@@ -19,6 +19,7 @@ commit of its own.
 """
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -35,6 +36,7 @@ from common.messaging.envelope import Envelope
 from common.messaging.events import Event, PermanentFailure, publishing_together
 from common.messaging.models import InboxMessage
 from common.messaging.retries import claim_due_rows, record_failure
+from common.observability import context, metrics, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,10 @@ def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
     conf = messaging_settings()
     row = None
     try:
-        with transaction.atomic():
+        with (
+            transaction.atomic(),
+            handling(envelope.id, envelope.type, envelope.headers, envelope.payload),
+        ):
             row = inbox.insert(
                 envelope,
                 queue,
@@ -93,7 +98,7 @@ def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
             )
             if row is None:
                 return None
-            handler_for(row.type)(event_of(row))
+            run_handler(event_of(row))
     except Exception as exc:
         if row is None:
             raise
@@ -109,8 +114,8 @@ def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
     """Run a claimed row's handler and mark it done, in a savepoint; on failure, record the
     attempt. True when handled."""
     try:
-        with transaction.atomic():
-            handler_for(row.type)(event_of(row))
+        with transaction.atomic(), handling(row.message_id, row.type, row.headers, row.payload):
+            run_handler(event_of(row))
             # An UPDATE, not row.save(): if it failed, the row in memory would still
             # say pending for record_failure below.
             InboxMessage.objects.filter(pk=row.pk).update(
@@ -123,6 +128,39 @@ def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
         record_failure(row, exc, conf, permanent=isinstance(exc, PermanentFailure))
         return False
     return True
+
+
+@contextmanager
+def handling(message_id: str, message_type: str, headers: dict, payload: dict) -> Iterator[None]:
+    """The context of one message's handling: its log lines carry the request id it came
+    with, its id and its order's, and it runs in a span of the trace it came with."""
+    order_id = payload.get("order_id") if isinstance(payload, dict) else None
+    with (
+        context.bound(
+            request_id=headers.get("request_id"),
+            message_id=message_id,
+            order_id=order_id if isinstance(order_id, str) else None,
+        ),
+        tracing.span(
+            f"{message_type} process",
+            kind="consumer",
+            parent=headers.get("traceparent"),
+            **{"messaging.message.id": message_id},
+        ),
+    ):
+        yield
+
+
+def run_handler(event: Event) -> None:
+    """The handler of the event's type, timed; a failure is counted and raised."""
+    started = time.perf_counter()
+    try:
+        handler_for(event.type)(event)
+    except Exception:
+        metrics.handler_failures.labels(event.type).inc()
+        raise
+    finally:
+        metrics.handler_duration.labels(event.type).observe(time.perf_counter() - started)
 
 
 def _log_failure(row: InboxMessage, exc: Exception, *, attempt: int) -> None:

@@ -12,6 +12,7 @@ from django.db import transaction
 from common.messaging.conf import messaging_settings
 from common.messaging.models import OutboxMessage
 from common.messaging.relay import publish_after_commit
+from common.observability import context, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ def record_event(
 
     It commits or rolls back with the business rows; right after commit it is published
     from this process (relay.publish_after_commit) instead of at the next sweep.
+
+    The event carries the work's request id and a `traceparent` (a producer span, child of
+    the current one) in its headers unless `headers` name them: the handlers of the
+    receiving service log with the same request id, in the same trace.
     """
     if not transaction.get_connection().in_atomic_block:
         raise OutsideTransaction(
@@ -59,6 +64,12 @@ def record_event(
         raise ValueError(f"No route for event type {type!r} in MESSAGING['ROUTES']") from None
     # Headers travel as AMQP header fields too: plain strings always encode.
     headers = {str(name): str(value) for name, value in (headers or {}).items()}
+    if "request_id" not in headers and (request_id := context.get("request_id")):
+        headers["request_id"] = request_id
+    if "traceparent" not in headers and (
+        traceparent := tracing.child_traceparent(f"{type} send", kind="producer")
+    ):
+        headers["traceparent"] = traceparent
     message = OutboxMessage.objects.create(
         type=type, version=version, destination=destination, payload=payload, headers=headers
     )

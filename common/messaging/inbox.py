@@ -26,6 +26,7 @@ from common.messaging.envelope import (
 )
 from common.messaging.models import InboxMessage
 from common.messaging.retries import ERROR_LIMIT
+from common.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def store_incoming(
     """Store one received message; its row when it is new and pending (to be handled),
     None when it was a duplicate, has been parked, or (`handle`) has been handled at once
     (drain.handle_on_receipt: its row is stored as done, or pending after a failure)."""
+    metrics.messages_consumed.labels(queue).inc()
     try:
         envelope = parse_body(body, message_id_property=message_id_property)
     except MalformedMessage as exc:
@@ -72,7 +74,7 @@ def insert(
             "status": InboxMessage.Status.FAILED,
             "last_error": f"no handler for message type {envelope.type!r}",
         }
-    return insert_or_skip(
+    row = insert_or_skip(
         InboxMessage,
         ["message_id"],
         message_id=envelope.id,
@@ -83,11 +85,17 @@ def insert(
         headers=envelope.headers,
         **fields,
     )
+    if row is None:
+        metrics.messages_duplicate.labels(queue).inc()
+    elif not handled:
+        metrics.messages_parked.labels(queue).inc()
+    return row
 
 
 def park_malformed(body: bytes, message_id_property: str | None, queue: str, reason: str):
     message_id = malformed_message_id(body, message_id_property)
     logger.error("Parking malformed message %s from %s: %s", message_id, queue, reason)
+    metrics.messages_parked.labels(queue).inc()
     insert_or_skip(
         InboxMessage,
         ["message_id"],

@@ -18,6 +18,7 @@ from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
 from common.messaging.models import OutboxMessage
 from common.messaging.retries import claim_due_rows, record_failure
+from common.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ def _publish(
     rows: list[OutboxMessage], conf: MessagingSettings, *, confirm_timeout: float | None = None
 ) -> BatchOutcome:
     """Publish the claimed rows as one confirmed batch."""
+    metrics.batch_size.labels("relay").observe(len(rows))
     return publisher.publish_batch(
         [
             Outgoing(
@@ -139,13 +141,19 @@ def _record_outcome(
     rows: list[OutboxMessage], outcome: BatchOutcome, conf: MessagingSettings
 ) -> tuple[list, bool]:
     """Count an attempt on each row the broker refused; returns (confirmed ids, outage)."""
+    confirmed = set(outcome.confirmed)
     for row in rows:
         if (reason := outcome.rejected.get(str(row.id))) is not None:
             record_failure(row, reason, conf)
+        elif str(row.id) in confirmed:
+            metrics.messages_published.labels(row.type).inc()
+    if outcome.rejected:
+        metrics.publish_failures.labels("rejected").inc(len(outcome.rejected))
+    if unconfirmed := len(rows) - len(confirmed) - len(outcome.rejected):
+        metrics.publish_failures.labels("unconfirmed").inc(unconfirmed)
     if outcome.outage:
         # An outage is nobody's fault: unconfirmed rows stay pending for the next run and
         # spend no attempt. The beat sweep retries within SWEEP_INTERVAL_SECONDS.
-        unconfirmed = len(rows) - len(outcome.confirmed) - len(outcome.rejected)
         logger.warning("Broker unavailable, %d message(s) wait: %s", unconfirmed, outcome.outage)
     return outcome.confirmed, outcome.outage is not None
 

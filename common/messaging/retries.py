@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from common.messaging.conf import MessagingSettings
+from common.observability import metrics
 
 ERROR_LIMIT = 4000
 
@@ -32,6 +33,9 @@ def record_failure(
     row.last_error = text[:ERROR_LIMIT]
     if permanent or row.attempts >= conf.MAX_ATTEMPTS:
         row.status = row.Status.FAILED
+        # An inbox row names the queue it came from, an outbox row the one it goes to.
+        queue = getattr(row, "source_queue", None) or getattr(row, "destination", "")
+        metrics.messages_parked.labels(queue).inc()
     else:
         row.next_attempt_at = timezone.now() + retry_delay(row.attempts, conf)
     row.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])

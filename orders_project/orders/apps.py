@@ -5,3 +5,9 @@ class OrdersConfig(AppConfig):
     name = "orders_project.orders"
     label = "orders"
     verbose_name = "Orders"
+
+    def ready(self):
+        from common.observability.scrape_time import scrape_time_gauges
+        from orders_project.orders.selectors import orders_waiting_gauges  # models are ready
+
+        scrape_time_gauges(orders_waiting_gauges)

@@ -4,7 +4,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
+from django.utils import timezone
 
 from orders_project.orders.errors import OrderNotFound
 from orders_project.orders.models import Order
@@ -67,3 +68,18 @@ def orders_after(*, after: uuid.UUID | None, limit: int) -> list[Order]:
     if after is not None:
         orders = orders.filter(id__gt=after)
     return list(orders.order_by("id")[:limit])
+
+
+def orders_waiting_gauges():
+    """Orders NEW (waiting for their payment) and the age of the oldest, as scrape-time
+    gauges (common/observability/scrape_time.py), through the (status, created_at) index."""
+    waiting = Order.objects.filter(status=Order.Status.NEW).aggregate(
+        count=Count("pk"), oldest=Min("created_at")
+    )
+    oldest = waiting["oldest"]
+    yield "shop_orders_new", "Orders waiting for their payment (NEW).", waiting["count"]
+    yield (
+        "shop_orders_new_oldest_seconds",
+        "Age of the oldest NEW order (0 when none).",
+        (timezone.now() - oldest).total_seconds() if oldest else 0.0,
+    )

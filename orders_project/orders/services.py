@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.messaging.events import publishing_together, record_event
+from common.observability import metrics
 from orders_project.orders import selectors
 from orders_project.orders.models import Order
 from orders_project.orders.signals import stuck_orders_reported
@@ -38,6 +39,8 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
     record_event(
         type=ORDER_CREATED, payload=_order_created(order), headers={"request_id": request_id}
     )
+    logger.info("Order %s placed: %s for user %s", order.id, amount, user_id)
+    transaction.on_commit(metrics.orders_created.inc)
     return order
 
 
@@ -73,6 +76,9 @@ def order_apply_payment_result(
         order.status, order.reason = Order.Status.CANCELLED, reason
     order.updated_at = timezone.now()
     order.save(update_fields=["status", "reason", "updated_at"])
+    logger.info("Order %s %s%s", order.id, order.status, f" ({reason})" if reason else "")
+    completed = metrics.orders_completed.labels(order.status, order.reason)
+    transaction.on_commit(completed.inc)
     return order
 
 
@@ -160,6 +166,6 @@ def orders_report_stuck(
             order.reask_count,
         )  # fmt: skip
     if orders:
-        # The hook for a metric once observability exists (a counter of stuck orders).
+        metrics.orders_stuck.inc(len(orders))
         stuck_orders_reported.send(sender=Order, orders=orders)
     return len(orders)

@@ -4,7 +4,7 @@ ledger entry), so nothing here can edit a balance or a ledger entry."""
 from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
-from payments_project.payments.models import Account, LedgerEntry, Payment
+from payments_project.payments.models import Account, LedgerAudit, LedgerEntry, Payment
 
 
 class LedgerEntryInline(admin.TabularInline):
@@ -41,3 +41,9 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_filter = ["status", "reason"]
     search_fields = ["=order_id", "user_id"]
     date_hierarchy = "created_at"
+
+
+@admin.register(LedgerAudit)
+class LedgerAuditAdmin(ReadOnlyAdmin):
+    list_display = ["ran_at", "accounts_out_of_balance"]
+    readonly_fields = ["ran_at", "accounts_out_of_balance", "report"]

@@ -34,5 +34,4 @@ def handle_order_created(event: Event) -> None:
             "status": payment.status,
             "reason": payment.reason or None,
         },
-        headers={"request_id": event.headers.get("request_id", "")},
-    )
+    )  # with the request id and trace of the order's message (common/messaging/drain.py)

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 # NUMERIC(18, 2): balances up to 9,999,999,999,999,999.99, far above any single amount.
 MONEY = {"max_digits": 18, "decimal_places": 2}
@@ -101,3 +102,23 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"payment of order {self.order_id}: {self.status}"
+
+
+class LedgerAudit(models.Model):
+    """One run of the ledger audit (payments/audit.py): kept, so the last result is in the
+    admin and in the metrics (shop_ledger_audit_ok) whatever process ran it."""
+
+    ran_at = models.DateTimeField(default=timezone.now, db_index=True)
+    accounts_out_of_balance = models.PositiveIntegerField()
+    report = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else "FAILED"
+        return f"ledger audit at {self.ran_at:%Y-%m-%d %H:%M:%S}: {outcome}"
+
+    @property
+    def ok(self) -> bool:
+        return self.accounts_out_of_balance == 0

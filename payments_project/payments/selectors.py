@@ -21,7 +21,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 
 from payments_project.payments.errors import AccountNotFound
-from payments_project.payments.models import Account, LedgerEntry, Payment
+from payments_project.payments.models import Account, LedgerAudit, LedgerEntry, Payment
 
 
 def account_get(*, user_id: str) -> Account:
@@ -102,4 +102,22 @@ def charges_by_order_after(*, after: str) -> QuerySet:
         .values("reference")
         .annotate(count=Count("id"), total=Sum("amount"), first=Min("created_at"))
         .order_by("reference")
+    )
+
+
+def last_audit_gauges():
+    """The last ledger audit's result and time, as scrape-time gauges; none before the
+    first audit (an alert on their absence would page on a new install)."""
+    audit = LedgerAudit.objects.order_by("-ran_at").first()
+    if audit is None:
+        return
+    yield (
+        "shop_ledger_audit_ok",
+        "1 when the last ledger audit found every balance equal to its ledger.",
+        1.0 if audit.ok else 0.0,
+    )
+    yield (
+        "shop_ledger_audit_timestamp_seconds",
+        "When the last ledger audit ran (Unix time).",
+        audit.ran_at.timestamp(),
     )

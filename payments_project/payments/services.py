@@ -6,17 +6,21 @@ fail the caller's block anyway, and a savepoint would cost two round trips per c
 account_create is the exception: its caller goes on after the unique violation.
 """
 
+import logging
 import uuid
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 
+from common.observability import metrics
 from payments_project.payments.errors import (
     AccountAlreadyExists,
     AccountNotFound,
     BalanceLimitExceeded,
 )
 from payments_project.payments.models import MAX_BALANCE, Account, LedgerEntry, Payment
+
+logger = logging.getLogger(__name__)
 
 
 def account_create(*, user_id: str) -> Account:
@@ -49,6 +53,7 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
         amount=amount,
         reference=reference or f"deposit-{uuid.uuid4()}",
     )
+    transaction.on_commit(metrics.deposits.inc)
     return account
 
 
@@ -89,10 +94,16 @@ def _lock_order(order_id: uuid.UUID) -> None:
 
 
 def _record_payment(order_id, user_id: str, amount: Decimal, reason: str) -> Payment:
-    return Payment.objects.create(
+    payment = Payment.objects.create(
         order_id=order_id,
         user_id=user_id,
         amount=amount,
         status=Payment.Status.FAILED if reason else Payment.Status.SUCCEEDED,
         reason=reason,
     )
+    if reason:
+        logger.info("Order %s refused: %s (user %s, %s)", order_id, reason, user_id, amount)
+    else:
+        logger.info("Order %s paid: %s charged to user %s", order_id, amount, user_id)
+    transaction.on_commit(metrics.payments.labels(payment.status, reason).inc)
+    return payment

@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from payments_project.payments.audit import ledger_differences
+from payments_project.payments.audit import ledger_audit
 
 logger = logging.getLogger(__name__)
 
@@ -13,13 +13,13 @@ logger = logging.getLogger(__name__)
 @shared_task(name="payments.audit_ledger", ignore_result=True)
 def audit_ledger() -> int:
     """What `manage.py audit_ledger` does, daily: the result in the log."""
-    differences = ledger_differences()
-    if differences:
+    audit = ledger_audit()
+    if audit.ok:
+        logger.info("Ledger audit clean: every balance equals its ledger sum.")
+    else:
         logger.error(
             "Ledger audit failed: %d account(s) out of balance:\n%s",
-            len(differences),
-            "\n".join(differences),
+            audit.accounts_out_of_balance,
+            audit.report,
         )
-    else:
-        logger.info("Ledger audit clean: every balance equals its ledger sum.")
-    return len(differences)
+    return audit.accounts_out_of_balance

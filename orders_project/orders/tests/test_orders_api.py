@@ -6,6 +6,7 @@ import pytest
 
 from common.messaging.events import PublishAfterCommit
 from common.messaging.models import OutboxMessage
+from common.observability.traceparent import parse_traceparent
 from common.testing.fixtures import CallerClient
 from orders_project.orders.models import Order
 
@@ -18,9 +19,12 @@ def place(caller, amount="30.00", description="Two coffees", **kwargs):
     return caller.post("/orders", {"amount": amount, "description": description}, **kwargs)
 
 
+GATEWAY_SPAN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def test_placing_an_order_creates_it_new_with_its_event(caller, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        response = place(caller, headers={"X-Request-Id": "req-42"})
+        response = place(caller, headers={"X-Request-Id": "req-42", "traceparent": GATEWAY_SPAN})
 
     assert response.status_code == 201
     body = response.json()
@@ -35,8 +39,12 @@ def test_placing_an_order_creates_it_new_with_its_event(caller, django_capture_o
     assert event.payload["order_id"] == body["id"]
     assert event.payload["amount"] == "30.00"
     assert event.payload["user_id"] == caller.user_id
-    assert event.headers == {"request_id": "req-42"}
-    assert callbacks == [PublishAfterCommit((event.id,))]  # published right after commit
+    assert event.headers["request_id"] == "req-42"
+    # The event is a span of the request's trace: Payments' handling goes on in it.
+    sent = parse_traceparent(event.headers["traceparent"])
+    assert sent.trace_id == GATEWAY_SPAN.split("-")[1]
+    assert sent.span_id != GATEWAY_SPAN.split("-")[2]
+    assert PublishAfterCommit((event.id,)) in callbacks  # published right after commit
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,21 @@ from common.messaging import drain
 from common.messaging.envelope import Envelope
 from common.messaging.inbox import store_incoming
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.observability.traceparent import parse_traceparent
 from common.testing.concurrency import run_concurrently
 from payments_project.payments import services
 from payments_project.payments.models import Account, LedgerEntry, Payment
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+ORDERS_SPAN = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+def assert_same_request_and_trace(headers: dict) -> None:
+    """The result goes on with the order's request id, in the order's trace."""
+    assert headers["request_id"] == "req-1"
+    result_span = parse_traceparent(headers["traceparent"])
+    assert result_span.trace_id == TRACE_ID
+    assert result_span.span_id != "00f067aa0ba902b7"
 
 
 def deliver_order_created(order_id, user_id: str, amount: str, *, message_id=None) -> None:
@@ -22,7 +34,7 @@ def deliver_order_created(order_id, user_id: str, amount: str, *, message_id=Non
         type="order.created",
         version=1,
         payload={"order_id": str(order_id), "user_id": user_id, "amount": amount},
-        headers={"request_id": "req-1"},
+        headers={"request_id": "req-1", "traceparent": ORDERS_SPAN},
     ).to_body()
     store_incoming(body=body, message_id_property=None, queue="orders")
 
@@ -59,7 +71,7 @@ def test_an_order_within_the_balance_is_charged_once_and_succeeds(user_id):
     ]
     result = OutboxMessage.objects.get(type="payment.result")
     assert result.destination == "payment_status"
-    assert result.headers == {"request_id": "req-1"}
+    assert_same_request_and_trace(result.headers)
 
 
 @pytest.mark.django_db
@@ -223,6 +235,6 @@ def test_a_reasked_order_is_answered_from_its_payment_record(user_id, balance, o
     first, again = OutboxMessage.objects.filter(type="payment.result").order_by("created_at")
     assert again.payload == first.payload
     assert (again.payload["status"], again.payload["reason"]) == outcome
-    assert again.headers == {"request_id": "req-1"}
+    assert_same_request_and_trace(again.headers)
     assert Account.objects.get(user_id=user_id).balance == balance_before
     assert LedgerEntry.objects.filter(kind="charge").count() == (balance == "100.00")

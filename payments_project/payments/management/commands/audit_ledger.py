@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from payments_project.payments.audit import ledger_differences
+from payments_project.payments.audit import ledger_audit
 
 
 class Command(BaseCommand):
@@ -10,10 +10,11 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        differences = ledger_differences()
-        if not differences:
+        audit = ledger_audit()
+        if audit.ok:
             self.stdout.write("Ledger audit clean: every balance equals its ledger sum.")
             return
-        for line in differences:
-            self.stderr.write(line)
-        raise CommandError(f"Ledger audit failed: {len(differences)} account(s) out of balance.")
+        self.stderr.write(audit.report)
+        raise CommandError(
+            f"Ledger audit failed: {audit.accounts_out_of_balance} account(s) out of balance."
+        )
