@@ -5,7 +5,9 @@ takes the rows:
     python -m bench.messaging_rates relay N   # N pending outbox rows -> published, confirmed
     python -m bench.messaging_rates drain N   # N pending payment results -> orders FINISHED
 
-Prints one JSON object: messages, seconds, rate per second.
+Prints one JSON object, on a line of its own after RESULT_PREFIX: messages, seconds, rate
+per second. The process logs to stdout as the services do (common/logging.py), so the
+result is the line with the prefix, not all of stdout.
 """
 
 import json
@@ -17,6 +19,7 @@ import django
 
 # About the size of a real order.created envelope's payload.
 PAD = "x" * 200
+RESULT_PREFIX = "bench-result: "
 
 
 def relay_rate(count: int) -> dict:
@@ -81,10 +84,23 @@ def drain_rate(count: int) -> dict:
     return {"messages": finished, "seconds": round(elapsed, 3), "rate": round(finished / elapsed)}
 
 
+def result_of(output: str) -> dict:
+    """The result in the output of `python -m bench.messaging_rates`, among log lines."""
+    results = [
+        line.removeprefix(RESULT_PREFIX)
+        for line in output.splitlines()
+        if line.startswith(RESULT_PREFIX)
+    ]
+    if not results:
+        raise RuntimeError(f"no {RESULT_PREFIX!r} line in the output: {output[-500:]!r}")
+    return json.loads(results[-1])
+
+
 def main() -> None:
     django.setup()
     what, count = sys.argv[1], int(sys.argv[2])
-    json.dump((relay_rate if what == "relay" else drain_rate)(count), sys.stdout)
+    result = (relay_rate if what == "relay" else drain_rate)(count)
+    sys.stdout.write(f"\n{RESULT_PREFIX}{json.dumps(result)}\n")
 
 
 if __name__ == "__main__":

@@ -69,8 +69,10 @@ def _orders_16(figures: dict) -> dict:
 
 def _messaging(figures: dict, what: str) -> float:
     result = _section(figures, "messaging").get(what)
-    if not result or result.get("rate") is None:
-        raise Unavailable(f"messaging: no {what} rate")
+    if not result:
+        raise Unavailable(f"{what}: not measured")
+    if "error" in result:
+        raise Unavailable(f"{what} failed: {result['error']}")
     return result["rate"]
 
 
@@ -276,10 +278,12 @@ def _messaging_lines(figures: dict, tps: float | None) -> list[str]:
         ("relay", "outbox rows published and confirmed"),
         ("drain", "payment results handled (orders FINISHED)"),
     ):
-        result = messaging.get(what)
-        if not result or result.get("rate") is None:
-            lines.append(f"- {what}: n/a (not measured)")
+        try:
+            _messaging(figures, what)
+        except Unavailable as exc:
+            lines.append(f"- {what}: n/a ({exc})")
             continue
+        result = messaging[what]
         lines.append(
             f"- {what}: {result['messages']} {words} in {result['seconds']} s: "
             f"**{result['rate']} msg/s** ({_ratio(result['rate'], tps, '.2f')}x pgbench TPS)"

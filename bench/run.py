@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench import pgbench, resources
+from bench import messaging_rates, pgbench, resources
 from bench.stats import percentiles
 from tests.stack import REPO_ROOT, SERVER, Stack
 
@@ -185,17 +185,18 @@ class Bench:
         for name in ("orders-beat", "orders-worker"):
             self.stack.manage_all("stop", name)
         try:
-            return {
-                "relay": self.orders_process("bench.messaging_rates", "relay", str(outbox_rows)),
-                "drain": self.orders_process("bench.messaging_rates", "drain", str(inbox_rows)),
-            }
+            rates: dict = {}
+            _measure(rates, "relay", lambda: self.messaging_rate("relay", outbox_rows))
+            _measure(rates, "drain", lambda: self.messaging_rate("drain", inbox_rows))
+            return rates
         finally:
             for name in ("orders-worker", "orders-beat"):
                 self.stack.manage_all("start", name)
 
-    def orders_process(self, module: str, *args: str) -> dict:
+    def messaging_rate(self, what: str, rows: int) -> dict:
+        """bench.messaging_rates in an Orders process (which logs to stdout too)."""
         output = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", module, *args],
+            [sys.executable, "-m", "bench.messaging_rates", what, str(rows)],
             cwd=REPO_ROOT,
             env={**self.stack.env, "DJANGO_SETTINGS_MODULE": "orders_project.settings.production"},
             capture_output=True,
@@ -203,7 +204,7 @@ class Bench:
             check=True,
             timeout=600,
         ).stdout
-        return json.loads(output)
+        return messaging_rates.result_of(output)
 
     def pgbench(self) -> dict:
         database = f"{self.stack.databases['orders']}_pgbench"

@@ -2,11 +2,12 @@
 a measurement that failed as a whole, is shown as n/a with the reason, never a crash; and
 the benchmark finds the stack's processes and its internal token as the stack has them."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bench import report, resources
+from bench import messaging_rates, report, resources
 from bench.run import internal_token
 from tests.stack import Stack
 
@@ -181,3 +182,25 @@ def stack_with(tmp_path: Path, env: dict[str, str]) -> Stack:
 )
 def test_the_internal_token_is_the_one_the_stack_runs_with(tmp_path, env, expected):
     assert internal_token(stack_with(tmp_path, env)) == expected
+
+
+def test_a_failed_drain_leaves_the_relay_rate():
+    figures = results(direct_fails=False)
+    figures["messaging"]["drain"] = {"error": "JSONDecodeError: Extra data"}
+
+    assert by_name(figures)["relay, published and confirmed"]["value"] == 5000.0
+    text = report.markdown(figures)
+    assert "- relay: 10 outbox rows published and confirmed" in text
+    assert "- drain: n/a (drain failed: JSONDecodeError: Extra data)" in text
+
+
+def test_the_messaging_result_is_found_among_log_lines():
+    result = {"messages": 10, "seconds": 0.5, "rate": 20.0}
+    output = (
+        "2026-12-02T09:45:00.000Z INFO [1] common.messaging.drain: drained 10\n"
+        f"\n{messaging_rates.RESULT_PREFIX}{json.dumps(result)}\n"
+        '{"level": "INFO", "message": "a JSON log line after it"}\n'
+    )
+    assert messaging_rates.result_of(output) == result
+    with pytest.raises(RuntimeError, match="no 'bench-result: ' line"):
+        messaging_rates.result_of("2026-12-02T09:45:00.000Z INFO [1] x: nothing else\n")
