@@ -6,6 +6,7 @@ import re
 import runpy
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 import yaml
@@ -15,21 +16,37 @@ from tests.stack import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
+    return compose_config()
+
+
+@pytest.fixture(scope="module")
+def observability() -> dict:
+    """The services with the profile `observability` (Prometheus and Grafana) too."""
+    return compose_config("--profile", "observability")
+
+
+def compose_config(*options: str, **variables: str) -> dict:
+    """The services of `docker compose [OPTIONS] config` given the variables the file
+    requires and VARIABLES: not the .env beside it (an empty env file instead), and no
+    GRAFANA_* of this environment."""
     command = ["docker", "compose"] if _has_compose_plugin() else ["docker-compose"]
     assert shutil.which(command[0]), "install docker-compose (./manage_all.sh test does)"
-    result = subprocess.run(  # noqa: S603
-        [*command, "config"],
-        cwd=REPO_ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SECRET_KEY": "x" * 50,
-            "INTERNAL_API_TOKEN": "y" * 32,
-            "FLOWER_PASSWORD": "z" * 16,
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GRAFANA_")}
+    with tempfile.NamedTemporaryFile(suffix=".env") as no_env_file:
+        result = subprocess.run(  # noqa: S603
+            [*command, "--env-file", no_env_file.name, *options, "config"],
+            cwd=REPO_ROOT,
+            env={
+                **environment,
+                "DJANGO_SECRET_KEY": "x" * 50,
+                "INTERNAL_API_TOKEN": "y" * 32,
+                "FLOWER_PASSWORD": "z" * 16,
+                **variables,
+            },
+            capture_output=True,
+            text=True,
+        )
+    assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)["services"]
 
 
@@ -178,3 +195,171 @@ def test_flowers_login_is_never_on_its_command_line(compose):
 def test_the_reconciliation_finds_payments_from_orders_worker(compose):
     for name in ("orders-worker", "orders-beat"):
         assert compose[name]["environment"]["PAYMENTS_URL"] == "http://payments:8000"
+
+
+# --- Observability (docs/observability.md, deploy/observability/) ---------------------------
+
+# The processes Prometheus scrapes, and the port of their /metrics on the compose network.
+SCRAPED = {"gateway", "orders", "payments", "orders-worker", "payments-worker"}
+METRICS_PORTS = {"gateway": "9100", "orders-worker": "9101", "payments-worker": "9102"}
+
+
+def test_every_python_process_logs_json(compose):
+    for name, service in python_services(compose).items():
+        assert service["environment"]["LOG_FORMAT"] == "json", name
+
+
+def test_scraped_processes_add_up_their_metrics_in_a_directory_fresh_at_every_start(compose):
+    # prometheus-client's multiprocess mode; a tmpfs is empty whenever the container starts,
+    # so no figures of the processes before a restart are counted again.
+    for name in SCRAPED:
+        directory = compose[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert directory == "/tmp/metrics", name  # noqa: S108 - the container's own /tmp
+        assert directory in compose[name].get("tmpfs", []), name
+    for name in set(python_services(compose)) - SCRAPED:
+        assert "PROMETHEUS_MULTIPROC_DIR" not in compose[name]["environment"], name
+
+
+def test_health_checks_write_nothing_into_the_metrics_directory(compose):
+    # A process of the project started with PROMETHEUS_MULTIPROC_DIR set (a `celery inspect
+    # ping`) leaves a file there, which every later scrape would read.
+    for name in SCRAPED:
+        test = " ".join(compose[name]["healthcheck"]["test"][1:])
+        if "celery" in test or "manage.py" in test:
+            assert test.startswith("unset PROMETHEUS_MULTIPROC_DIR;"), name
+
+
+def test_metrics_ports_are_set_and_never_published(compose):
+    for name, port in METRICS_PORTS.items():
+        assert compose[name]["environment"]["METRICS_PORT"] == port, name
+    for name, service in compose.items():
+        ports = {port for _, port in published(service)}
+        assert not ports & set(METRICS_PORTS.values()), name
+
+
+def test_prometheus_and_grafana_only_with_their_profile(compose, observability):
+    for name in ("prometheus", "grafana"):
+        assert observability[name]["profiles"] == ["observability"], name
+        # docker-compose 1.x lists every service in `config`; Compose v2 leaves them out.
+        assert name not in compose or compose[name]["profiles"] == ["observability"], name
+    # Everything else runs without the profile.
+    others = {name for name in compose if name not in ("prometheus", "grafana")}
+    assert not any(compose[name].get("profiles") for name in others)
+
+
+def test_prometheus_and_grafana_images_are_pinned(observability):
+    for name in ("prometheus", "grafana"):
+        image = observability[name]["image"]
+        tag = image.rpartition(":")[2]
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), image
+
+
+def test_prometheus_and_grafana_answer_on_the_hosts_loopback_only(observability):
+    public = {
+        name for name, service in observability.items() for ip, _ in published(service) if ip == ""
+    }
+    assert public == {"gateway"}
+    assert published(observability["prometheus"]) == [("127.0.0.1", "9090")]
+    assert published(observability["grafana"]) == [("127.0.0.1", "3000")]
+
+
+def mounts(service: dict) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each volume, in both styles `config` writes."""
+    result = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            result.append((volume["source"], volume["target"], bool(volume.get("read_only"))))
+        else:
+            source, target, *mode = volume.split(":")
+            result.append((source, target, "ro" in mode))
+    return result
+
+
+def container_path(service: dict, path: str) -> str:
+    """The host path (in the repository) behind a path in the container's mounts."""
+    for source, target, read_only in mounts(service):
+        if path == target or path.startswith(target + "/"):
+            assert read_only, f"{target} is mounted writable"
+            return source + path[len(target) :]
+    raise AssertionError(f"{path} is in no mount")
+
+
+def test_their_configuration_is_the_repositorys_mounted_read_only(observability):
+    prometheus = observability["prometheus"]
+    config = re.search(r"--config\.file=(\S+)", " ".join(prometheus["command"])).group(1)
+    config_file = container_path(prometheus, config)
+    assert config_file == str(REPO_ROOT / "deploy/observability/prometheus-compose.yml")
+    grafana = observability["grafana"]
+    environment = grafana["environment"]
+    dashboards = container_path(grafana, environment["SHOP_GRAFANA_DASHBOARDS"])
+    assert dashboards == str(REPO_ROOT / "deploy/observability/grafana/dashboards")
+    home = container_path(grafana, environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert os.path.isfile(home), home
+    for kind in ("datasources", "dashboards"):
+        provisioning = container_path(grafana, f"/etc/grafana/provisioning/{kind}")
+        assert provisioning == str(REPO_ROOT / f"deploy/observability/grafana/provisioning/{kind}")
+    assert environment["SHOP_PROMETHEUS_URL"] == "http://prometheus:9090"
+
+
+def test_prometheus_scrapes_each_process_where_it_serves_its_metrics(observability):
+    config = yaml.safe_load((REPO_ROOT / "deploy/observability/prometheus-compose.yml").read_text())
+    targets = {
+        job["job_name"]: target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert set(targets) == SCRAPED
+    for job, target in targets.items():
+        host, port = target.split(":")
+        assert host == job, target  # the compose service of that name
+        service = observability[host]
+        if job in METRICS_PORTS:
+            assert port == service["environment"]["METRICS_PORT"], target
+        else:  # the web process's own /metrics, on the port gunicorn binds in the container
+            assert re.search(rf"--bind 0\.0\.0\.0:{port}\b", command_line(service)), target
+
+
+def test_grafana_has_every_variable_its_provisioning_files_read(observability):
+    provisioning = REPO_ROOT / "deploy/observability/grafana/provisioning"
+    used = {
+        variable
+        for path in provisioning.rglob("*.yml")
+        for variable in re.findall(r"\$\{?(\w+)", path.read_text())
+    }
+    assert used == {"SHOP_PROMETHEUS_URL", "SHOP_GRAFANA_DASHBOARDS"}
+    assert used <= set(observability["grafana"]["environment"])
+
+
+def run_entrypoint(service: dict, **environment: str) -> subprocess.CompletedProcess:
+    """A service's entrypoint, run on this machine (`config` writes a literal $ as $$)."""
+    command = [part.replace("$$", "$") for part in service["entrypoint"]]
+    return subprocess.run(  # noqa: S603
+        command,
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_grafana_refuses_to_start_without_an_admin_password(observability):
+    # Compose interpolates the services of every profile, so a `${GRAFANA_ADMIN_PASSWORD:?}`
+    # would break `docker compose up` without the profile: the check is Grafana's entrypoint.
+    grafana = observability["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == ""
+    assert grafana["environment"]["GF_SECURITY_ADMIN_USER"] == "admin"
+    refused = run_entrypoint(grafana, GF_SECURITY_ADMIN_PASSWORD="")
+    assert refused.returncode == 1
+    assert "set GRAFANA_ADMIN_PASSWORD" in refused.stderr
+    # With one it goes on to the image's own entrypoint (which this machine does not have).
+    started = run_entrypoint(grafana, GF_SECURITY_ADMIN_PASSWORD="s3cret")
+    assert "GRAFANA_ADMIN_PASSWORD" not in started.stderr
+    assert "/run.sh" in started.stderr
+
+
+def test_grafana_takes_its_admin_login_from_the_environment():
+    services = compose_config(
+        "--profile", "observability", GRAFANA_ADMIN_USER="ops", GRAFANA_ADMIN_PASSWORD="g" * 16
+    )
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_USER"] == "ops"
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "g" * 16
