@@ -60,3 +60,23 @@ def test_swagger_ui_is_served_with_local_assets(client):
     assert "/openapi.json" in page
     assert "/static/drf_spectacular_sidecar/" in page
     assert "cdn" not in page.lower()
+
+
+def test_metrics_answer_a_client_on_this_host(client, upstreams):
+    client.get("/orders", headers={"X-User-Id": "u-1"})
+
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+
+    assert response.status_code == 200
+    assert b'shop_gateway_upstream_requests_total{status="200",upstream="orders"}' in (
+        response.content
+    )
+
+
+def test_metrics_are_a_404_for_anyone_else(client):
+    for address in ("203.0.113.9", "10.0.0.7", "::ffff:203.0.113.9", "not-an-address"):
+        response = client.get("/metrics", REMOTE_ADDR=address)
+
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/problem+json"
+        assert b"shop_" not in response.content
