@@ -590,7 +590,18 @@ cmd_status() {  # exits non-zero unless every process runs and answers
     [[ "$pid" != 0 ]] || pid="-"
     printf '%-16s %-8s %-9s %s\n' "$name" "$pid" "$(crashes_since "$name" "$since")" "$shown"
   done < <(process_states)
+  echo
+  metrics_summary
   return "$healthy"
+}
+
+# Rates, backlogs, parked messages, the oldest NEW order and the last ledger audit from the
+# processes' /metrics, two scrapes METRICS_SUMMARY_SECONDS (2) apart (deploy/metrics_summary.py;
+# docs/operations.md). Information only: it never changes status's verdict, and a summary
+# that fails or hangs says so and no more.
+metrics_summary() {
+  timeout 30 "$PY" deploy/metrics_summary.py --interval "${METRICS_SUMMARY_SECONDS:-2}" ||
+    echo "(no metrics summary: deploy/metrics_summary.py failed)"
 }
 
 # NAME SINCE: how often supervisord saw NAME exit unexpectedly since SINCE (its log's
@@ -618,6 +629,24 @@ ensure_compose_tool() {
   fi
 }
 
+# deploy/observability/ is checked by tests/test_observability_config.py with promtool, which
+# Debian ships in its prometheus package. Only the tool is wanted: the package's own
+# Prometheus service must not start, so where no policy-rc.d forbids that already (Docker's
+# Debian images have one), one does for the time of the install.
+ensure_promtool() {
+  command -v promtool >/dev/null && return
+  [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null || return 0  # the test says what is missing
+  say "installing promtool (Debian's prometheus package) to check deploy/observability/"
+  local policy=/usr/sbin/policy-rc.d temporary_policy=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && temporary_policy=1
+  fi
+  { apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+  } >/dev/null || say "could not install promtool: its tests will fail"
+  [[ -z $temporary_policy ]] || rm -f "$policy"
+}
+
 # Every suite runs even after one fails, so one run reports everything; the exit status is
 # non-zero if anything failed. One pytest run per Django project (own settings, own test
 # database); tests/ drives the whole system through manage_all.sh itself.
@@ -630,6 +659,7 @@ cmd_test() {
   say "ruff check";           "$VENV/bin/ruff" check . || failed+=("ruff check")
   say "ruff format --check";  "$VENV/bin/ruff" format --check . || failed+=("ruff format")
   ensure_compose_tool
+  ensure_promtool
   local status
   for suite in "common:common.tests.settings" "payments_project:payments_project.settings.test" \
                "orders_project:orders_project.settings.test" \
