@@ -49,8 +49,8 @@ def promtool(*arguments: str | Path) -> subprocess.CompletedProcess:
     path = shutil.which("promtool")
     assert path, (
         "promtool is missing: install Debian's prometheus package "
-        "(apt-get install --no-install-recommends prometheus; .ci/run does so when it runs "
-        "as root), or put a promtool of your own on PATH"
+        "(apt-get install --no-install-recommends prometheus; ./manage_all.sh test does so "
+        "when it runs as root), or put a promtool of your own on PATH"
     )
     return subprocess.run(  # noqa: S603
         [path, *map(str, arguments)], cwd=DEPLOY, capture_output=True, text=True, timeout=60
