@@ -11,6 +11,8 @@ import signal
 
 from common.logging import gunicorn_logging_settings
 from common.observability.exposition import serve_metrics_if_asked
+from common.observability.launch import MULTIPROCESS_DIR_VARIABLE
+from common.observability.multiprocess import fold_dead_process
 
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
@@ -38,6 +40,12 @@ def when_ready(server):
     """With METRICS_PORT set (compose's gateway), the master serves its workers' metrics on
     that port: for a Prometheus that is no loopback client of /metrics."""
     serve_metrics_if_asked()
+
+
+def child_exit(server, worker):
+    """A replaced worker's metrics stay in the sums, in one file for all the dead."""
+    if directory := os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        fold_dead_process(directory, worker.pid)
 
 
 def post_fork(server, worker):

@@ -1,6 +1,9 @@
 """/metrics of a service: the recorded metrics and the gauges read at scrape time
 (common/observability/), parsed as Prometheus parses them."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -91,3 +94,56 @@ def test_a_database_that_cannot_be_read_fails_no_scrape(client):
     assert figures["shop_database_up"] == 0
     assert "shop_outbox_pending" not in figures
     assert figures["shop_deposits_total"] >= 1  # what the processes recorded is still there
+
+
+MULTIPROCESS_SCRIPT = """
+import os, sys
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from common.observability.multiprocess import fold_dead_process
+
+done = Counter("done", "d", ["kind"])
+took = Histogram("took_seconds", "t", buckets=(0.1, 1.0))
+
+
+def totals():
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return sorted(line for line in generate_latest(registry).decode().splitlines()
+                  if not line.startswith("#"))
+
+
+pids = []
+for worker in range(3):  # three gunicorn workers that each served and exited
+    pid = os.fork()
+    if pid == 0:
+        done.labels("order").inc(worker + 1)
+        took.observe(0.5)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    pids.append(pid)
+before = totals()
+for pid in pids:
+    fold_dead_process(os.environ["PROMETHEUS_MULTIPROC_DIR"], pid)
+assert totals() == before, (before, totals())
+own = f"_{os.getpid()}.db"  # the living parent's own files stay
+files = os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+print(" ".join(sorted(name for name in files if own not in name)))
+print("|".join(before))
+"""
+
+
+def test_the_files_of_dead_workers_fold_into_one_with_the_same_sums(tmp_path):
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    files, totals = result.stdout.strip().splitlines()
+    assert files == "counter_dead.db histogram_dead.db"
+    assert 'done_total{kind="order"} 6.0' in totals.split("|")
+    assert 'took_seconds_bucket{le="1.0"} 3.0' in totals.split("|")
