@@ -96,6 +96,7 @@ create_dotenv() {
         -e "s|^INTERNAL_API_TOKEN=.*|INTERNAL_API_TOKEN=$(random_token 32)|" \
         -e "s|^DJANGO_SUPERUSER_PASSWORD=.*|DJANGO_SUPERUSER_PASSWORD=$password|" \
         -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$flower_password|" \
+        -e "s|^GRAFANA_ADMIN_PASSWORD=.*|GRAFANA_ADMIN_PASSWORD=$(random_token 12)|" \
         .env.example > "$ENV_FILE" )
   chmod 600 "$ENV_FILE"
   say "created $ENV_FILE with generated secrets (kept there):"

@@ -82,13 +82,15 @@ def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
     pending, with the attempt recorded, for the drain to retry: False. An error of the
     insert itself (a payload the database refuses) goes to the caller.
     """
+    with handling(envelope.id, envelope.type, envelope.headers, envelope.payload):
+        return _handle_on_receipt(envelope, queue)
+
+
+def _handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
     conf = messaging_settings()
     row = None
     try:
-        with (
-            transaction.atomic(),
-            handling(envelope.id, envelope.type, envelope.headers, envelope.payload),
-        ):
+        with transaction.atomic():
             row = inbox.insert(
                 envelope,
                 queue,
@@ -113,8 +115,13 @@ def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
 def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
     """Run a claimed row's handler and mark it done, in a savepoint; on failure, record the
     attempt. True when handled."""
+    with handling(row.message_id, row.type, row.headers, row.payload):
+        return _handle_claimed(row, conf)
+
+
+def _handle_claimed(row: InboxMessage, conf: MessagingSettings) -> bool:
     try:
-        with transaction.atomic(), handling(row.message_id, row.type, row.headers, row.payload):
+        with transaction.atomic():
             run_handler(event_of(row))
             # An UPDATE, not row.save(): if it failed, the row in memory would still
             # say pending for record_failure below.
@@ -132,8 +139,9 @@ def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
 
 @contextmanager
 def handling(message_id: str, message_type: str, headers: dict, payload: dict) -> Iterator[None]:
-    """The context of one message's handling: its log lines carry the request id it came
-    with, its id and its order's, and it runs in a span of the trace it came with."""
+    """The context of one message's handling, its failure included: its log lines carry the
+    request id it came with, its id and its order's, and it runs in a span of the trace it
+    came with."""
     order_id = payload.get("order_id") if isinstance(payload, dict) else None
     with (
         context.bound(

@@ -95,8 +95,7 @@ def insert(
 def park_malformed(body: bytes, message_id_property: str | None, queue: str, reason: str):
     message_id = malformed_message_id(body, message_id_property)
     logger.error("Parking malformed message %s from %s: %s", message_id, queue, reason)
-    metrics.messages_parked.labels(queue).inc()
-    insert_or_skip(
+    parked = insert_or_skip(
         InboxMessage,
         ["message_id"],
         message_id=message_id,
@@ -105,3 +104,5 @@ def park_malformed(body: bytes, message_id_property: str | None, queue: str, rea
         status=InboxMessage.Status.FAILED,
         last_error=reason[:ERROR_LIMIT],
     )
+    if parked is not None:  # else the same bytes were parked before
+        metrics.messages_parked.labels(queue).inc()
