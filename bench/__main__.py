@@ -49,6 +49,7 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = figures["machine"]["date"].replace(":", "").replace("+0000", "Z")
     figures["targets"] = report.targets(figures)
+    figures["cpu_ms_per_order"] = report.cpu_per_order(figures)
     for name in (stamp, "latest"):  # the figures first, whatever happens to the report
         (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     text = report.markdown(figures)

@@ -138,6 +138,37 @@ def _gap(larger: float, smaller: float, word: str) -> str:
     return f"{(ratio - 1) * 100:.1f} % {word}" if ratio < 1.1 else f"{ratio:.1f}x {word}"
 
 
+CPU_PER_ORDER_AT = 50  # the offered rate (orders/s) the CPU per order is given for
+
+
+def cpu_per_order(figures: dict, offered=CPU_PER_ORDER_AT) -> dict:
+    """CPU ms per order (all the stack's processes) in the pipeline run at `offered`/s, and
+    the same times pgbench's TPS / 1000 (how many reference transactions one order's CPU
+    is worth: a host twice as slow doubles the ms and halves the TPS, not their product);
+    value None and the reason when the results do not hold it."""
+    figure = {"offered": offered, "ms_per_order": None, "pgbench_transactions": None,
+              "reason": None}  # fmt: skip
+    try:
+        row = _pipeline(figures, offered)
+        cpu = row.get("cpu_per_order")
+        if not cpu:
+            raise Unavailable(f"the pipeline run at {offered}/s has no CPU figures")
+        if cpu["ms_per_order"] is None:
+            raise Unavailable(
+                f"at {offered}/s no order reached a terminal status ({cpu['cpu_seconds']} CPU s"
+                f"{_failures(row.get('http_errors'), row.get('http_first_error'))})"
+            )
+    except Unavailable as exc:
+        return {**figure, "reason": str(exc)}
+    figure["ms_per_order"] = cpu["ms_per_order"]
+    try:
+        tps = _section(figures, "pgbench")["tps"]
+        figure["pgbench_transactions"] = round(cpu["ms_per_order"] * tps / 1000, 1)
+    except Unavailable:
+        pass
+    return figure
+
+
 def targets(figures: dict) -> list[dict]:
     """Each target: the value, whether it is met and by how far not; a figure the results do
     not hold has value None, met None and the reason."""
@@ -203,6 +234,25 @@ def markdown(figures: dict) -> str:
     except Unavailable as exc:
         one_client = f"the gateway's addition at p50 is n/a ({exc})"
     lines += ["", f"With one client, {one_client} to POST /orders."]
+    cpu = cpu_per_order(figures)
+    if cpu["ms_per_order"] is None:
+        cpu_line = f"n/a ({_cell(cpu['reason'])})"
+    else:
+        cpu_line = f"**{cpu['ms_per_order']} ms**"
+        if cpu["pgbench_transactions"] is not None:
+            cpu_line += f" (times pgbench TPS / 1000: {cpu['pgbench_transactions']})"
+    lines += [
+        "",
+        f"CPU ms per order (all processes) at {cpu['offered']}/s: {cpu_line}; the CPU of every "
+        "process of the stack from the first order placed until the last is terminal, per "
+        "order that became terminal meanwhile (PostgreSQL, RabbitMQ and the load generator "
+        "not counted).",
+    ]
+    try:
+        idle = _section(figures, "idle_cpu")
+        lines.append(f"Idle, the stack's processes use {idle['total']} % of one core.")
+    except Unavailable:
+        pass
     lines += _http_lines(figures, tps)
     lines += _pipeline_lines(figures)
     lines += _messaging_lines(figures, tps)
@@ -247,7 +297,8 @@ def _pipeline_lines(figures: dict) -> list[str]:
     except Unavailable as exc:
         return [*lines, f"n/a: {exc}"]
     lines += _header("offered", "placed", "placing req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-                     "terminal/s", "not terminal", "CPU % (of one core)")  # fmt: skip
+                     "terminal/s", "not terminal", "CPU % (of one core)",
+                     "CPU ms per order")  # fmt: skip
     failed = []
     for row in rows:
         lat = row["to_terminal_ms"]
@@ -256,7 +307,8 @@ def _pipeline_lines(figures: dict) -> list[str]:
             f"| {offered} | {row['placed']} | {row['placing_rate']} | {_n(lat['p50'])} | "
             f"{_n(lat['p95'])} | {_n(lat['p99'])} | {_n(lat['max'])} | "
             f"{_n(row['terminal_rate'])} | {row['not_terminal']} | "
-            f"{_n(row['cpu_percent'].get('total'))} |"
+            f"{_n(row['cpu_percent'].get('total'))} | "
+            f"{_n((row.get('cpu_per_order') or {}).get('ms_per_order'))} |"
         )
         if row.get("http_errors"):
             failed.append(

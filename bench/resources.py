@@ -66,6 +66,29 @@ def cpu_seconds(leader: int) -> float:
     return total / TICKS
 
 
+# name -> (pid of its group leader, its group's CPU seconds so far), as taken at one moment.
+CpuSnapshot = dict[str, tuple[int, float]]
+
+
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """CPU seconds each process group used between two snapshots. A process restarted
+    meanwhile (another pid) counts from its start; one gone by `after` is not counted (its
+    CPU since `before` is lost with it)."""
+    used = {}
+    for name, (pid, seconds) in after.items():
+        pid_before, seconds_before = before.get(name, (pid, 0.0))
+        used[name] = max(0.0, seconds - (seconds_before if pid_before == pid else 0.0))
+    return used
+
+
+def cpu_ms_per_order(used: dict[str, float], orders: int) -> float | None:
+    """All the processes' CPU over a window, in milliseconds per order that reached a
+    terminal status in it; None without such an order."""
+    if orders <= 0:
+        return None
+    return round(sum(used.values()) * 1000 / orders, 2)
+
+
 # A line of `supervisorctl status`: "orders  RUNNING   pid 4242, uptime 0:01:02".
 _RUNNING = re.compile(r"^(\S+)\s+RUNNING\s+pid (\d+),", re.MULTILINE)
 

@@ -139,6 +139,7 @@ class Bench:
                  "body": {"amount": "1.00", "description": "bench"}, "users": self.users,
                  "key": True, "seconds": self.seconds}  # fmt: skip
         for rate in [*PIPELINE_RATES, None]:
+            started = datetime.now(UTC)
             before = self.cpu()
             if rate is None:
                 placed = loadgen("closed", {**order, "concurrency": PIPELINE_MAX_CLIENTS})
@@ -151,8 +152,30 @@ class Bench:
                    "http_latency_ms": placed["latency_ms"],
                    **self.terminal_times(placed["created"])}  # fmt: skip
             row["cpu_percent"] = cpu
+            # The CPU per order: from the first order placed until the last is terminal.
+            row["cpu_per_order"] = self.cpu_per_order(started, before)
             rows.append(row)
         return rows
+
+    def cpu_per_order(self, started: datetime, before: tuple[float, resources.CpuSnapshot]):
+        """CPU seconds of all the stack's processes since `before`, per order that reached a
+        terminal status since `started` (by its updated_at: an order of an earlier run that
+        finished meanwhile counts too, as its CPU does)."""
+        _, cpu_before = before
+        now, cpu_now = self.cpu()
+        used = resources.cpu_used(cpu_before, cpu_now)
+        with psycopg.connect(self.stack.env["ORDERS_DATABASE_URL"]) as connection:
+            (orders,) = connection.execute(
+                "SELECT count(*) FROM orders_order WHERE status <> 'NEW' AND updated_at >= %s",
+                [started],
+            ).fetchone()
+        return {
+            "ms_per_order": resources.cpu_ms_per_order(used, orders),
+            "cpu_seconds": round(sum(used.values()), 2),
+            "orders_terminal": orders,
+            "window_seconds": round(now - before[0], 2),
+            "per_process_seconds": {name: round(seconds, 2) for name, seconds in used.items()},
+        }
 
     def terminal_times(self, order_ids: list[str], timeout: float = 180) -> dict:
         """From the orders' own timestamps: created_at (the 201) to updated_at (the
@@ -226,23 +249,26 @@ class Bench:
             "total_pss_mib": round(sum(p["pss_mib"] for p in per_process.values()), 1),
         }
 
-    def cpu(self) -> tuple[float, dict[str, tuple[int, float]]]:
+    def cpu(self) -> tuple[float, resources.CpuSnapshot]:
         return time.monotonic(), {
             name: (pid, resources.cpu_seconds(pid)) for name, pid in self.leaders().items()
         }
 
-    def cpu_percent(self, before: tuple[float, dict[str, tuple[int, float]]]) -> dict[str, float]:
+    def cpu_percent(self, before: tuple[float, resources.CpuSnapshot]) -> dict[str, float]:
         """Each process's CPU since `before`, in % of one core (200 % = both cores); a
         process restarted meanwhile (another pid) counts from its start."""
         started, cpu_before = before
         now, cpu_now = self.cpu()
         wall = now - started
-        shares = {}
-        for name, (pid, seconds) in cpu_now.items():
-            pid_before, seconds_before = cpu_before.get(name, (pid, 0.0))
-            used = seconds - (seconds_before if pid_before == pid else 0.0)
-            shares[name] = round(used / wall * 100)
+        used = resources.cpu_used(cpu_before, cpu_now)
+        shares = {name: round(seconds / wall * 100) for name, seconds in used.items()}
         return {**shares, "total": sum(shares.values())}
+
+    def idle_cpu(self, seconds: float = 5) -> dict[str, float]:
+        """The stack's CPU with no load (sweeps, beats, Flower), in % of one core."""
+        before = self.cpu()
+        time.sleep(seconds)
+        return self.cpu_percent(before)
 
 
 def machine() -> dict:
@@ -299,6 +325,7 @@ def run_all(stack: Stack, *, seconds: float, outbox_rows: int, inbox_rows: int) 
     bench.check_direct_access()
     time.sleep(5)  # let the start-up and the set-up settle before "idle"
     _measure(figures, "idle_memory", bench.memory)
+    _measure(figures, "idle_cpu", bench.idle_cpu)
     _measure(figures, "pgbench", bench.pgbench)
     _measure(figures, "http", bench.http)
     _measure(figures, "pipeline", bench.pipeline)

@@ -33,7 +33,11 @@ def pipeline_row(offered, *, placed: int = 250) -> dict:
             "http_latency_ms": latency, "terminal": placed, "not_terminal": 0,
             "finished": placed, "to_terminal_ms": latency,
             "terminal_rate": placed / 5 if placed else None,
-            "cpu_percent": {"orders": 50, "total": 50}}  # fmt: skip
+            "cpu_percent": {"orders": 50, "total": 50},
+            "cpu_per_order": {"ms_per_order": 10.0 if placed else None,
+                              "cpu_seconds": placed / 100, "orders_terminal": placed,
+                              "window_seconds": 5.5,
+                              "per_process_seconds": {"orders": placed / 100}}}  # fmt: skip
 
 
 def results(*, direct_fails: bool) -> dict:
@@ -55,6 +59,7 @@ def results(*, direct_fails: bool) -> dict:
         },
         "seconds_per_measurement": 5,
         "idle_memory": memory,
+        "idle_cpu": {"orders": 3, "total": 3},
         "pgbench": {"clients": 8, "seconds": 5, "tps": 4000},
         "http": http,
         "pipeline": [pipeline_row(5), pipeline_row(50), pipeline_row(200), pipeline_row("max")],
@@ -103,6 +108,36 @@ def test_complete_results_are_judged_as_before():
     text = report.markdown(figures)
     assert "n/a" not in text
     assert "With one client, the gateway adds 0.0 ms at p50 to POST /orders." in text
+    assert "| 50/s | 250 | 50.0 | 12.0 | 20.0 | 30.0 | 40.0 | 50.0 | 0 | 50 | 10.0 |" in text
+
+
+def test_the_cpu_per_order_at_50_per_s_is_reported_and_given_times_pgbench_tps():
+    figures = results(direct_fails=False)
+    figures["pipeline"][1]["cpu_per_order"]["ms_per_order"] = 21.5
+
+    # 21.5 ms per order at 4000 TPS: one order's CPU is worth 86 pgbench transactions.
+    assert report.cpu_per_order(figures) == {
+        "offered": 50, "ms_per_order": 21.5, "pgbench_transactions": 86.0, "reason": None,
+    }  # fmt: skip
+    text = report.markdown(figures)
+    assert (
+        "CPU ms per order (all processes) at 50/s: **21.5 ms** (times pgbench TPS / 1000: 86.0)"
+        in text
+    )
+    assert "Idle, the stack's processes use 3 % of one core." in text
+
+    figures["pgbench"] = {"error": "RuntimeError: pgbench: not found"}
+    assert report.cpu_per_order(figures)["ms_per_order"] == 21.5
+    assert report.cpu_per_order(figures)["pgbench_transactions"] is None
+
+    # Results of a bench from before the CPU per order: n/a with the reason, no crash.
+    del figures["pipeline"][1]["cpu_per_order"]
+    assert report.cpu_per_order(figures)["reason"] == (
+        "the pipeline run at 50/s has no CPU figures"
+    )
+    assert "| 50/s | 250 | 50.0 | 12.0 | 20.0 | 30.0 | 40.0 | 50.0 | 0 | 50 | n/a |" in (
+        report.markdown(figures)
+    )
 
 
 def test_failed_measurements_leave_their_reason_and_the_rest_stands(tmp_path):
@@ -129,7 +164,9 @@ def test_failed_measurements_leave_their_reason_and_the_rest_stands(tmp_path):
     assert "Reference: n/a (pgbench failed: RuntimeError: pgbench: not found)" in text
     assert "broker gone" in text
     assert "\\| broker gone" in text  # a | in a reason does not split a table cell
-    assert "| 50/s | 0 | 0.0 | n/a | n/a | n/a | n/a | n/a | 0 | 50 |" in text
+    assert "| 50/s | 0 | 0.0 | n/a | n/a | n/a | n/a | n/a | 0 | 50 | n/a |" in text
+    assert "CPU ms per order (all processes) at 50/s: n/a (at 50/s no order reached" in text
+    assert "503: 250" in report.cpu_per_order(figures)["reason"]
     report.plot(figures, tmp_path / "plot.png")
 
 
