@@ -1,10 +1,14 @@
 """The operator's tools: manage_all.sh's commands do what its help and the README say."""
 
 import os
+import re
 import stat
 import subprocess
+import threading
+import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.stack import REPO_ROOT, Stack, start_stack, stop_stack
@@ -42,6 +46,45 @@ def test_status_exits_non_zero_while_a_process_is_stopped(stack):
     assert "stopped" in row
     assert stack.manage_all("start", "payments-beat").returncode == 0
     assert stack.wait_healthy().returncode == 0
+
+
+def test_status_sums_up_the_metrics_of_the_orders_placed_meanwhile(stack):
+    user = f"status-{uuid.uuid4()}"
+    with httpx.Client(base_url=stack.gateway_url, headers={"X-User-Id": user}, timeout=10) as api:
+        api.post("/accounts")
+        api.post("/accounts/deposit", json={"amount": "1000.00"})
+    placing, answers = threading.Event(), []
+
+    def place_orders():  # while status runs, so its two scrapes see orders move
+        with httpx.Client(base_url=stack.gateway_url, headers={"X-User-Id": user}) as api:
+            while not placing.wait(0.1):
+                answers.append(api.post("/orders", json={"amount": "1", "description": "s"}))
+
+    placer = threading.Thread(target=place_orders)
+    placer.start()
+    try:
+        status = stack.manage_all("status")
+    finally:
+        placing.set()
+        placer.join()
+
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert {answer.status_code for answer in answers} == {201}
+    summary = status.stdout.split("\n\n", 1)[1]
+
+    def per_second(figure: str) -> float:
+        return float(re.search(rf"{figure} (\d+\.\d)/s", summary)[1])
+
+    assert summary.startswith("Metrics, per second over ")
+    for figure in ("requests", "placed", "finished", "succeeded", "published", "consumed"):
+        assert per_second(figure) > 0, (figure, summary)
+    assert per_second("cancelled") == per_second("failed") == 0, summary
+    assert "5xx 0.0 %" in summary
+    assert re.search(r"^  orders NEW   \d+", summary, re.MULTILINE), summary
+    for service in ("orders", "payments"):
+        assert re.search(rf"^  backlog      {service}: outbox \d+.*, parked 0$", summary, re.M)
+    assert re.search(r"^  ledger       last audit(: never| ok, .* ago)$", summary, re.M)
+    assert "  scraped      all 5 metrics endpoints" in summary
 
 
 def test_restart_starts_a_new_process_that_answers(stack):
@@ -130,4 +173,6 @@ def test_down_leaves_no_process_behind(fallen_back_stack):
 
     assert down.returncode == 0, down.stderr
     assert processes_of(var_dir) == []
-    assert fallen_back_stack.manage_all("status").returncode != 0
+    status = fallen_back_stack.manage_all("status")
+    assert status.returncode != 0
+    assert "Metrics: no process answered" in status.stdout
