@@ -108,8 +108,13 @@ def test_up_twice_keeps_the_running_processes(stack):
 
 
 def test_logs_follows_a_process_log(stack):
-    log = Path(stack.env["VAR_DIR"]) / "log" / "orders.log"
-    assert log.stat().st_size > 0
+    request_id = f"logs-{uuid.uuid4().hex[:12]}"
+    answer = httpx.get(
+        f"{stack.gateway_url}/orders",
+        headers={"X-User-Id": "logs-reader", "X-Request-Id": request_id},
+        timeout=10,
+    )
+    assert answer.status_code == 200
 
     follow = subprocess.run(  # noqa: S603
         ["timeout", "3", str(REPO_ROOT / "manage_all.sh"), "logs", "orders"],  # noqa: S607
@@ -121,7 +126,8 @@ def test_logs_follows_a_process_log(stack):
     )
 
     assert follow.returncode == 124  # still following when timeout stopped it
-    assert "GET /readyz" in follow.stdout
+    assert "GET /orders 200" in follow.stdout
+    assert f"request_id={request_id}" in follow.stdout
 
 
 def test_up_writes_the_env_file_with_secrets_for_its_owner_only(stack):
