@@ -7,17 +7,18 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from common.api.headers import USER_ID_HEADER
 from common.api.internal import INTERNAL_TOKEN_HEADER
 from common.api.problems import problem_json_response
 from common.observability.http import REQUEST_ID_HEADER
-from gateway_project.gateway import upstream
+from gateway_project.gateway import auth, upstream
 from gateway_project.gateway.routes import Route
 
 logger = logging.getLogger(__name__)
 
 # What a client may tell a service; everything else (cookies, hop-by-hop headers, a
-# forged internal token) stops here.
-FORWARDED_REQUEST_HEADERS = ("X-User-Id", "Idempotency-Key", "Content-Type", "Accept")
+# forged internal token) stops here. X-User-Id is the caller auth.caller() names.
+FORWARDED_REQUEST_HEADERS = ("Idempotency-Key", "Content-Type", "Accept")
 # What a service may tell a client.
 RETURNED_RESPONSE_HEADERS = (
     "Content-Type", "Location", "Link", "Allow", "Retry-After", "Idempotent-Replayed",
@@ -44,6 +45,10 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         return problem_json_response(
             request, 411, "length-required", "Send the body with a Content-Length."
         )
+    try:
+        user_id = auth.caller(request)
+    except auth.Refused as refusal:
+        return refusal.response(request)
     body = _read_body(request)
     if body is None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -53,7 +58,7 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
     path = route.upstream_path(**kwargs)
     query = request.META.get("QUERY_STRING", "")
     try:
-        headers = _forwarded_headers(request)
+        headers = _forwarded_headers(request, user_id)
         answer = upstream.call(
             route.upstream,
             request.method,
@@ -101,10 +106,12 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None
 
 
-def _forwarded_headers(request: HttpRequest) -> dict[str, str]:
+def _forwarded_headers(request: HttpRequest, user_id: str | None) -> dict[str, str]:
     headers = {
         name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers
     }
+    if user_id is not None:
+        headers[USER_ID_HEADER] = user_id
     headers[REQUEST_ID_HEADER] = request.request_id
     if settings.INTERNAL_API_TOKEN:
         headers[INTERNAL_TOKEN_HEADER] = settings.INTERNAL_API_TOKEN

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
 from common.api.problems import problem_json_response
-from gateway_project.gateway import upstream
+from gateway_project.gateway import auth, upstream
 
 logger = logging.getLogger(__name__)
 
@@ -44,5 +44,7 @@ def _openapi_document() -> bytes:
 
 def openapi(request):
     """The public API as the gateway serves it (gateway/openapi.json, built from the
-    services' own schemas by `manage.py build_openapi`)."""
-    return HttpResponse(_openapi_document(), content_type="application/json")
+    services' own schemas by `manage.py build_openapi`), with the authentication of the
+    mode it runs in (in jwt mode a bearer token instead of X-User-Id)."""
+    document = auth.openapi_for_mode(_openapi_document(), settings.GATEWAY_AUTH)
+    return HttpResponse(document, content_type="application/json")

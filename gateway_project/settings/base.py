@@ -20,6 +20,7 @@ from common.settings.base import (  # noqa: F401
 )
 from common.settings.env import env
 from common.settings.timeouts import check_timeouts_nest
+from gateway_project.settings.authentication import checked_jwt_algorithms, seconds
 
 SERVICE_NAME = "gateway"
 ROOT_URLCONF = "gateway_project.urls"
@@ -65,3 +66,26 @@ UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=16)
 METRICS_LOOPBACK_ONLY = True
 # Sent on every forwarded call; the services refuse API calls without it.
 INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
+
+# Who the caller is (docs/security.md, gateway/auth.py). "header": the client's X-User-Id,
+# forwarded as sent; "jwt": a bearer JWT is required and its `sub` becomes X-User-Id.
+GATEWAY_AUTH = env.str("GATEWAY_AUTH", default="header")
+GATEWAY_JWT_SECRET = env.str("GATEWAY_JWT_SECRET", default="")  # HS256, 32+ bytes
+GATEWAY_JWKS_FILE = env.str("GATEWAY_JWKS_FILE", default="")  # RS256/ES256 public keys
+GATEWAY_JWKS_URL = env.str("GATEWAY_JWKS_URL", default="")  # ... or fetched from here
+GATEWAY_JWT_ALGORITHMS = checked_jwt_algorithms(
+    mode=GATEWAY_AUTH,
+    secret=GATEWAY_JWT_SECRET,
+    jwks_file=GATEWAY_JWKS_FILE,
+    jwks_url=GATEWAY_JWKS_URL,
+    algorithms=env.list("GATEWAY_JWT_ALGORITHMS", default=[]),
+)
+GATEWAY_JWT_ISSUER = env.str("GATEWAY_JWT_ISSUER", default="")  # iss must match when set
+GATEWAY_JWT_AUDIENCE = env.str("GATEWAY_JWT_AUDIENCE", default="")  # aud must include it
+GATEWAY_JWT_LEEWAY_SECONDS = seconds("GATEWAY_JWT_LEEWAY_SECONDS", 30, maximum=300)
+# The JWKS URL's keys: fetched within the time-out, kept for the cache time, fetched again
+# for an unknown kid at most once per refresh interval (a flood of made-up kids cannot
+# hammer the JWKS server).
+GATEWAY_JWKS_TIMEOUT_SECONDS = seconds("GATEWAY_JWKS_TIMEOUT_SECONDS", 2, minimum=0.1, maximum=10)
+GATEWAY_JWKS_REFRESH_SECONDS = seconds("GATEWAY_JWKS_REFRESH_SECONDS", 60, minimum=1)
+GATEWAY_JWKS_CACHE_SECONDS = seconds("GATEWAY_JWKS_CACHE_SECONDS", 600, minimum=1)
