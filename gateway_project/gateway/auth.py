@@ -13,6 +13,7 @@ must be a user id of the contract. The settings are checked when they load
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -140,7 +141,7 @@ class TokenVerifier:
         """The token's subject, or Refused saying what is wrong with the token."""
         try:
             header = jwt.get_unverified_header(token)
-        except errors.DecodeError:
+        except errors.PyJWTError:  # not a JWT, or a header PyJWT refuses (kid, crit)
             raise invalid_token("The token is not a well-formed JWT.") from None
         algorithm = header.get("alg")
         if algorithm not in self.config.algorithms:  # "none" and HS256-with-a-public-key too
@@ -156,7 +157,7 @@ class TokenVerifier:
                 leeway=self.config.leeway,
                 options={"require": ["exp", "sub"], "enforce_minimum_key_length": True},
             )
-        except errors.InvalidTokenError as exc:
+        except errors.PyJWTError as exc:  # InvalidKeyError is no InvalidTokenError
             raise invalid_token(_description(exc)) from None
         subject = claims["sub"]
         if not USER_ID_PATTERN.fullmatch(subject):
@@ -181,7 +182,7 @@ class TokenVerifier:
         return candidates[0].key
 
 
-def _description(exc: errors.InvalidTokenError) -> str:
+def _description(exc: errors.PyJWTError) -> str:
     match exc:
         case errors.ExpiredSignatureError():
             return "The token has expired."
@@ -362,6 +363,12 @@ BEARER_SCHEME = {
         "is ignored."
     ),
 }
+# The document's own words for header mode, and what jwt mode says instead.
+HEADER_MODE_SENTENCE = re.compile(r"Every call names its user in X-User-Id[^.;]*")
+BEARER_SENTENCE = (
+    "Every call carries `Authorization: Bearer <JWT>`, whose `sub` names its user (the "
+    "gateway ignores X-User-Id)"
+)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -399,10 +406,8 @@ def openapi_for_mode(document: bytes, mode: str) -> bytes:
                 operation["security"] = [{"bearerAuth": []}]
                 operation["responses"]["401"] = _unauthorized(operation, problem)
     info = spec.setdefault("info", {})
-    info["description"] = (
-        info.get("description", "") + "\n\nAuthentication: send `Authorization: Bearer <JWT>` "
-        "on every call; the caller is the token's `sub` (the gateway ignores X-User-Id)."
-    ).strip()
+    description, told = HEADER_MODE_SENTENCE.subn(BEARER_SENTENCE, info.get("description", ""))
+    info["description"] = description if told else f"{description}\n\n{BEARER_SENTENCE}".strip()
     return (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode()
 
 

@@ -274,6 +274,9 @@ def test_garbage_tokens(client, upstreams, jwt_mode):
     garbage = ["not-a-jwt", "a.b.c", "e30.e30.", "Bearer", "x" * 5000, "ey.ey.ey"]
     for token in garbage:
         assert_invalid_token(client.get("/orders", headers=bearer(token)), "token")
+    for header in ({"alg": "HS256", "crit": ["x"]}, {"alg": "HS256", "kid": 5}, ["HS256"]):
+        token = handmade(header, claims())
+        assert_invalid_token(client.get("/orders", headers=bearer(token)), "token")
     response = client.get("/orders", headers={"Authorization": "Bearer a b"})
     assert_invalid_token(response, "not 'Bearer <JWT>'")
     assert upstreams["orders"].seen == []
@@ -337,6 +340,17 @@ def test_a_key_of_another_type_or_curve_is_not_used(client, upstreams, jwks_file
     token = signed(rsa_key, "RS256", "ec-1")
 
     assert_invalid_token(client.get("/orders", headers=bearer(token)), "kid")
+
+
+def test_an_rsa_key_under_2048_bits_is_refused(client, upstreams, jwks_file_mode, tmp_path):
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    path = tmp_path / "weak.json"
+    path.write_text(json.dumps({"keys": [public_jwk(weak, "weak", "RS256")]}))
+    jwks_file_mode.GATEWAY_JWKS_FILE = str(path)
+    with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
+        token = signed(weak, "RS256", "weak")
+
+    assert_invalid_token(client.get("/orders", headers=bearer(token)), "not acceptable")
 
 
 def test_hs256_signed_with_the_public_key_is_refused(client, upstreams, jwks_file_mode, rsa_key):
@@ -517,7 +531,8 @@ def test_jwt_mode_documents_bearer_authentication(client, jwt_mode):
         unauthorized = operation["responses"]["401"]
         assert list(unauthorized["content"]) == [PROBLEM]
         assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
-    assert "Authorization: Bearer" in document["info"]["description"]
+    assert "Authorization: Bearer <JWT>`, whose `sub`" in document["info"]["description"]
+    assert "names its user in X-User-Id" not in document["info"]["description"]
     # The committed document (header mode) is left as it is.
     assert "securitySchemes" not in json.loads(OPENAPI_FILE.read_text())["components"]
 
