@@ -35,6 +35,16 @@ upstream_duration = Histogram(
     ["upstream"],
     buckets=LATENCY_BUCKETS,
 )
+rate_limited = Counter(
+    "shop_gateway_rate_limited",
+    "Requests the gateway refused with 429, by the limit they exceeded ('user', 'address'; "
+    "one over both counts under both).",
+    ["scope"],
+)
+rate_limit_store_errors = Counter(
+    "shop_gateway_rate_limit_store_errors",
+    "Requests let through unchecked because Redis, the rate limits' store, did not answer.",
+)
 
 # Messaging, in whichever process publishes or consumes.
 messages_published = Counter("shop_messages_published", "Messages the broker confirmed.", ["type"])

@@ -11,7 +11,7 @@ from common.api.headers import USER_ID_HEADER
 from common.api.internal import INTERNAL_TOKEN_HEADER
 from common.api.problems import problem_json_response
 from common.observability.http import REQUEST_ID_HEADER
-from gateway_project.gateway import auth, upstream
+from gateway_project.gateway import auth, ratelimit, upstream
 from gateway_project.gateway.routes import Route
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         user_id = auth.caller(request)
     except auth.Refused as refusal:
         return refusal.response(request)
+    # Counted on the user the services will see (after authentication) and the address.
+    rate_limit = ratelimit.check(request, user_id=user_id)
+    if not rate_limit.allowed:
+        return rate_limit.refusal(request)
     body = _read_body(request)
     if body is None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -79,7 +83,7 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         logger.warning("%s unavailable for %s %s: %s", route.upstream, request.method, path, exc)
         detail = f"The {route.upstream} service is unavailable."
         return problem_json_response(request, 503, "upstream-unavailable", detail)
-    return _client_response(answer)
+    return rate_limit.annotate(_client_response(answer))
 
 
 # A refused body up to this size is read and dropped, so the client's keep-alive

@@ -1,6 +1,8 @@
 """The gateway's own endpoints: probes and the public API's documentation."""
 
 import logging
+import threading
+import time
 from functools import cache
 from pathlib import Path
 
@@ -20,12 +22,33 @@ def healthz(request):
 
 
 def readyz(request):
-    """Ready when every upstream says it is ready (its database answers)."""
-    checks = {name: _upstream_ready(name) for name in settings.UPSTREAMS}
+    """Ready when every upstream says it is ready (its database answers). Not rate limited,
+    so the answer is kept for READYZ_CACHE_SECONDS: however often it is called, each
+    process asks the services (which ask their databases) at most once a second."""
+    checks = _readiness()
     if all(state == "ok" for state in checks.values()):
         return JsonResponse({"status": "ready", "checks": checks})
     down = ", ".join(name for name, state in checks.items() if state != "ok")
     return problem_json_response(request, 503, "not-ready", f"Not ready: {down}.", checks=checks)
+
+
+READYZ_CACHE_SECONDS = 1.0
+_readiness_lock = threading.Lock()
+# The upstreams asked -> (until when the answer holds, each service's state).
+_readiness_cache: dict[tuple, tuple[float, dict[str, str]]] = {}
+
+
+def _readiness() -> dict[str, str]:
+    """Each service's state, asked anew once the last answer is READYZ_CACHE_SECONDS old.
+    One thread asks; the others wait for its answer instead of asking too."""
+    upstreams = tuple(sorted(settings.UPSTREAMS.items()))
+    with _readiness_lock:
+        held_until, checks = _readiness_cache.get(upstreams, (0.0, {}))
+        if time.monotonic() >= held_until:
+            checks = {name: _upstream_ready(name) for name, _ in upstreams}
+            _readiness_cache.clear()
+            _readiness_cache[upstreams] = (time.monotonic() + READYZ_CACHE_SECONDS, checks)
+        return dict(checks)
 
 
 def _upstream_ready(name: str) -> str:

@@ -1,6 +1,8 @@
 """The gateway keeps no state: no database, no sessions, no admin. It shares the services'
 environment handling, logging and error shape, and adds its route table's upstreams."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 # Re-exported as this module's settings.
 from common.settings.base import (  # noqa: F401
     ALLOWED_HOSTS,
@@ -89,3 +91,41 @@ GATEWAY_JWT_LEEWAY_SECONDS = seconds("GATEWAY_JWT_LEEWAY_SECONDS", 30, maximum=3
 GATEWAY_JWKS_TIMEOUT_SECONDS = seconds("GATEWAY_JWKS_TIMEOUT_SECONDS", 2, minimum=0.1, maximum=10)
 GATEWAY_JWKS_REFRESH_SECONDS = seconds("GATEWAY_JWKS_REFRESH_SECONDS", 60, minimum=1)
 GATEWAY_JWKS_CACHE_SECONDS = seconds("GATEWAY_JWKS_CACHE_SECONDS", 600, minimum=1)
+
+# Rate limits (gateway/ratelimit.py, docs/security.md): token buckets in Redis, shared by
+# every worker and instance; requests per second and bucket size, per user (the id the
+# gateway forwards) and per client address. A rate of 0 turns that limit off.
+
+
+def _rate_limit(rate: str, rate_default: float, burst: str, burst_default: int):
+    limit = env.float(rate, default=rate_default), env.int(burst, default=burst_default)
+    if limit[0] < 0 or (limit[0] > 0 and limit[1] < 1):
+        raise ImproperlyConfigured(f"{rate} must be 0 (off) or more, with {burst} at least 1.")
+    return limit
+
+
+GATEWAY_RATE_LIMIT_PER_USER, GATEWAY_RATE_LIMIT_BURST = _rate_limit(
+    "GATEWAY_RATE_LIMIT_PER_USER", 100.0, "GATEWAY_RATE_LIMIT_BURST", 200
+)
+GATEWAY_RATE_LIMIT_PER_ADDRESS, GATEWAY_RATE_LIMIT_ADDRESS_BURST = _rate_limit(
+    "GATEWAY_RATE_LIMIT_PER_ADDRESS", 500.0, "GATEWAY_RATE_LIMIT_ADDRESS_BURST", 1000
+)
+# Behind proxies that append the caller's address to X-Forwarded-For (a TLS terminator, a
+# load balancer): how many. 0 trusts no X-Forwarded-For and limits REMOTE_ADDR.
+GATEWAY_RATE_LIMIT_TRUSTED_PROXIES = env.int("GATEWAY_RATE_LIMIT_TRUSTED_PROXIES", default=0)
+if GATEWAY_RATE_LIMIT_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("GATEWAY_RATE_LIMIT_TRUSTED_PROXIES must be 0 or more.")
+GATEWAY_RATE_LIMIT_REDIS_URL = (
+    env.str("GATEWAY_RATE_LIMIT_REDIS_URL", default="") or "redis://127.0.0.1:6379/0"
+)
+# Connect and answer time-out of each check: an unreachable Redis costs this, then fails open.
+GATEWAY_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env.float(
+    "GATEWAY_RATE_LIMIT_REDIS_TIMEOUT_SECONDS", default=0.05
+)
+if not 0 < GATEWAY_RATE_LIMIT_REDIS_TIMEOUT_SECONDS <= 1:
+    raise ImproperlyConfigured("GATEWAY_RATE_LIMIT_REDIS_TIMEOUT_SECONDS must be within (0, 1].")
+# Every key starts with it, so stacks sharing one Redis keep their buckets apart.
+GATEWAY_RATE_LIMIT_KEY_PREFIX = (
+    env.str("GATEWAY_RATE_LIMIT_KEY_PREFIX", default="")
+    or f"shop:{env.str('STACK_NAME', default='') or 'main'}:ratelimit:"
+)
