@@ -197,6 +197,26 @@ def test_the_reconciliation_finds_payments_from_orders_worker(compose):
         assert compose[name]["environment"]["PAYMENTS_URL"] == "http://payments:8000"
 
 
+# --- Rate limits (docs/security.md) --------------------------------------------------------
+
+
+def test_the_gateways_rate_limits_share_a_redis_of_their_own(compose):
+    redis = compose["redis"]
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+(-alpine)?", redis["image"]), redis["image"]
+    assert published(redis) == []  # the compose network only
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert seconds(redis["healthcheck"]["timeout"]) < seconds(redis["healthcheck"]["interval"])
+    # Buckets refill by themselves: nothing is persisted, no volume is kept.
+    command = redis["command"]
+    assert command[command.index("--save") + 1] == ""  # no snapshots
+    assert command[command.index("--appendonly") + 1] == "no"
+    assert "volumes" not in redis
+    gateway = compose["gateway"]
+    assert gateway["environment"]["GATEWAY_RATE_LIMIT_REDIS_URL"] == "redis://redis:6379/0"
+    # Without Redis the gateway serves on with its limits off: it waits for a start only.
+    assert gateway["depends_on"]["redis"]["condition"] == "service_started"
+
+
 # --- Observability (docs/observability.md, deploy/observability/) ---------------------------
 
 # The processes Prometheus scrapes, and the port of their /metrics on the compose network.
