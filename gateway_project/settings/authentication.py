@@ -70,6 +70,10 @@ def checked_jwt_algorithms(
     for algorithm in algorithms:
         if algorithm in HMAC_ALGORITHMS and not secret:
             raise ImproperlyConfigured(f"{algorithm} needs GATEWAY_JWT_SECRET.")
+        if algorithm in HMAC_ALGORITHMS and len(secret.encode()) < int(algorithm[2:]) // 8:
+            raise ImproperlyConfigured(
+                f"{algorithm} needs a GATEWAY_JWT_SECRET of {int(algorithm[2:]) // 8}+ bytes."
+            )
         if algorithm in PUBLIC_KEY_ALGORITHMS and not has_jwks:
             raise ImproperlyConfigured(f"{algorithm} needs GATEWAY_JWKS_FILE or GATEWAY_JWKS_URL.")
         if algorithm not in HMAC_ALGORITHMS | PUBLIC_KEY_ALGORITHMS:
