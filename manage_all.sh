@@ -218,6 +218,35 @@ check_rabbitmq() {
   "$PY" deploy/check_broker.py "$BROKER_URL" || die "RabbitMQ is needed (see above)"
 }
 
+# The gateway keeps its rate limits' buckets in Redis (docs/security.md). `up` starts none and
+# needs none: without it the gateway lets every request through (fail open), which this says
+# plainly. Nothing to check when both limits are off (a rate of 0).
+check_redis() {
+  local problem
+  problem="$("$PY" - <<'PY'
+import os, re, sys
+import redis
+rates = [os.environ.get("GATEWAY_RATE_LIMIT_PER_USER") or "100",
+         os.environ.get("GATEWAY_RATE_LIMIT_PER_ADDRESS") or "500"]
+if all(float(rate) == 0 for rate in rates):
+    sys.exit(0)
+url = os.environ.get("GATEWAY_RATE_LIMIT_REDIS_URL") or "redis://127.0.0.1:6379/0"
+try:
+    redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+except (redis.RedisError, OSError, ValueError) as exc:
+    print(f"{re.sub(r'//[^@/]*@', '//***@', url)}: {exc}")
+    sys.exit(1)
+PY
+  )" && return 0
+  printf '%s\n' \
+    "================================================================================" \
+    " RATE LIMITS OFF (fail open): Redis does not answer at $problem" \
+    " The gateway lets every request through, unlimited, and logs a warning each minute." \
+    " Start Redis (or set GATEWAY_RATE_LIMIT_REDIS_URL); the limits come back by themselves" \
+    " within a second of Redis answering, without a restart." \
+    "================================================================================"
+}
+
 # --- processes -------------------------------------------------------------------------------
 
 service_of() {   # orders-worker -> orders; flower shows every worker, through orders' app
@@ -533,6 +562,7 @@ cmd_up() {
   create_dotenv
   load_env
   choose_backends
+  check_redis
   local service name
   for service in "${SERVICES[@]}"; do
     say "$service: migrating, admin user"
