@@ -3,29 +3,22 @@
 import re
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000.00")
 DECIMAL_STRING = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?", re.ASCII)
+QUERY_INTEGER = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "format": "decimal",
-        "pattern": r"^[0-9]+(\.[0-9]{1,2})?$",
-        "example": "100.00",
-        "description": "Money, > 0 with at most 2 decimal places; a JSON number is accepted too.",
-    }
-)
 class MoneyField(serializers.Field):
     """An amount of money: greater than zero, at most two decimal places, at most MAX_AMOUNT.
 
     Accepts a JSON number or a string of digits ("100", "100.5", "100.50"); rejects booleans,
-    NaN, infinities, exponents beyond the bound, blanks, objects and arrays. Returned as a
-    string with exactly two places ("100.00").
+    NaN, infinities, exponents beyond the bound, blanks, objects and arrays, and a string
+    with a third decimal place even if it is a zero ("100.500"), as the documented pattern
+    says. Returned as a string with exactly two places ("100.00"). Its OpenAPI schema is in
+    common/api/schema.py (MoneyFieldExtension).
     """
 
     default_error_messages = {
@@ -40,8 +33,11 @@ class MoneyField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, int | Decimal | str):
             self.fail("invalid")
         # A string is plain digits: no sign, exponent, blanks, "NaN" or "Infinity".
-        if isinstance(data, str) and not DECIMAL_STRING.fullmatch(data):
-            self.fail("invalid")
+        if isinstance(data, str):
+            if not DECIMAL_STRING.fullmatch(data):
+                self.fail("invalid")
+            if len(data.partition(".")[2]) > 2:
+                self.fail("too_precise")
         amount = Decimal(data)
         if not amount.is_finite():
             self.fail("invalid")
@@ -59,11 +55,29 @@ class MoneyField(serializers.Field):
 
 
 class TextField(serializers.CharField):
-    """A string and nothing else: DRF's CharField would turn 42 into "42"."""
+    """A string and nothing else: DRF's CharField would turn 42 into "42".
+
+    `max_length` bounds the string as sent, as the documented maxLength does; DRF's CharField
+    would check it after trimming the surrounding whitespace, and so accept a longer string.
+    """
 
     default_error_messages = {"invalid": "Enter a string."}
 
     def to_internal_value(self, data) -> str:
         if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """A whole number in a query string, as its documented schema says: ASCII digits only.
+
+    DRF's IntegerField also takes "2.0", "+2", " 2" and other scripts' digits ("٢").
+    """
+
+    def to_internal_value(self, data) -> int:
+        if not (isinstance(data, str) and QUERY_INTEGER.fullmatch(data)):
             self.fail("invalid")
         return super().to_internal_value(data)

@@ -5,9 +5,45 @@ from collections.abc import Callable
 from rest_framework.response import Response
 
 from common.api.headers import idempotency_key
-from common.idempotency.services import StoredResponse, idempotent_call, request_fingerprint
+from common.api.schema import ProblemDoc, response_header
+from common.idempotency.services import (
+    IdempotencyKeyBusy,
+    IdempotencyKeyReused,
+    StoredResponse,
+    idempotent_call,
+    request_fingerprint,
+)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+# How an endpoint that honours Idempotency-Key documents it (with IDEMPOTENCY_KEY_PARAMETER).
+IDEMPOTENCY_PROBLEMS = (
+    ProblemDoc(
+        IdempotencyKeyBusy.status_code,
+        IdempotencyKeyBusy.code,
+        "the first request with this Idempotency-Key is still running; retry",
+        "The Idempotency-Key is in use by another request; retry.",
+        title=IdempotencyKeyBusy.title,
+    ),
+    ProblemDoc(
+        IdempotencyKeyReused.status_code,
+        IdempotencyKeyReused.code,
+        "the Idempotency-Key was used with a different request",
+        "This Idempotency-Key was already used with a different request.",
+        title=IdempotencyKeyReused.title,
+    ),
+)
+
+
+def replayed_header(status: int):
+    """The response header that marks a replayed answer, for an endpoint's `status`."""
+    return response_header(
+        REPLAYED_HEADER,
+        [status],
+        "`true` when this is the stored response of an earlier request with the same "
+        "Idempotency-Key (the request had no second effect); absent otherwise.",
+        enum=["true"],
+    )
 
 
 def respond_idempotently(

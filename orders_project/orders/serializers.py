@@ -22,6 +22,8 @@ class OrderSerializer(serializers.ModelSerializer):
 
 
 class OrderCreateSerializer(StrictSerializer):
+    """A new order: its amount and what it is for (no other field)."""
+
     amount = MoneyField()
     # DRF's CharField also refuses NUL and lone surrogate characters, which PostgreSQL
     # cannot store, and trims surrounding whitespace before the blank check.

@@ -3,18 +3,19 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from common.api.schema import (
-    BAD_REQUEST_RESPONSE,
     IDEMPOTENCY_KEY_PARAMETER,
-    IDEMPOTENCY_KEY_REUSED_RESPONSE,
     USER_ID_PARAMETER,
-    problem_response,
+    ProblemDoc,
+    problem_responses,
+    response_header,
 )
 from common.api.views import CallerAPIView
-from common.idempotency.api import respond_idempotently
+from common.idempotency.api import IDEMPOTENCY_PROBLEMS, replayed_header, respond_idempotently
 from common.idempotency.services import StoredResponse
 from common.observability.http import request_id_of
 from orders_project.orders import selectors, services
-from orders_project.orders.pagination import MAX_LIMIT, PageQuerySerializer, next_link
+from orders_project.orders.errors import OrderNotFound
+from orders_project.orders.pagination import PageQuerySerializer, next_link
 from orders_project.orders.serializers import OrderCreateSerializer, OrderSerializer
 
 ORDER_EXAMPLE = {
@@ -33,6 +34,13 @@ CANCELLED_EXAMPLE = {
     "reason": "insufficient_funds",
     "updated_at": "2026-11-26T12:00:00.021000Z",
 }
+ORDER_NOT_FOUND = ProblemDoc(
+    404,
+    OrderNotFound.code,
+    "the caller has no order with this id (a malformed id, or another user's order, alike)",
+    "No order 3f1e2d4c-5b6a-4789-8abc-def012345678.",
+    title=OrderNotFound.title,
+)
 
 
 def order_location(order_id) -> str:
@@ -40,10 +48,31 @@ def order_location(order_id) -> str:
 
 
 class OrderListCreateView(CallerAPIView):
+    query_serializers = {"get": PageQuerySerializer}
+
     @extend_schema(
         operation_id="order_create",
         summary="Place an order; it is paid asynchronously",
-        parameters=[USER_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER],
+        description=(
+            "Creates the caller's order (status NEW) and asks Payments to charge it. The "
+            "answer does not wait for the payment: poll `GET /orders/{order_id}` (the "
+            "`Location` of the answer) until the status is FINISHED (paid) or CANCELLED "
+            "(with the reason). The caller needs no account to order: without one, or "
+            "without the money, the order is CANCELLED. Send an `Idempotency-Key` to make "
+            "a retry safe."
+        ),
+        parameters=[
+            USER_ID_PARAMETER,
+            IDEMPOTENCY_KEY_PARAMETER,
+            response_header(
+                "Location",
+                [201],
+                "The new order's path: `/orders/{order_id}`.",
+                required=True,
+                pattern="^/orders/[0-9a-f-]{36}$",
+            ),
+            replayed_header(201),
+        ],
         request=OrderCreateSerializer,
         responses={
             201: OpenApiResponse(
@@ -51,8 +80,7 @@ class OrderListCreateView(CallerAPIView):
                 description="Created, status NEW. `Location` names the order; poll it for "
                 "FINISHED or CANCELLED.",
             ),
-            400: BAD_REQUEST_RESPONSE,
-            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
+            **problem_responses(*IDEMPOTENCY_PROBLEMS, body=True),
         },
         examples=[
             OpenApiExample(
@@ -87,26 +115,30 @@ class OrderListCreateView(CallerAPIView):
         operation_id="order_list",
         summary="The caller's orders, newest first",
         description=(
-            'A plain array. When more orders follow, a `Link: <...>; rel="next"` header '
-            "gives the URL of the next page (its `cursor` is opaque)."
+            'A plain array, newest first. When more orders follow, a `Link: <...>; rel="next"` '
+            "header gives the URL of the next page (its `cursor` is opaque). Each parameter "
+            "may be given once; any other query parameter is refused (400). HEAD answers as "
+            "GET does, without the body."
         ),
         parameters=[
             USER_ID_PARAMETER,
-            OpenApiParameter("limit", int, description=f"Page size, 1-{MAX_LIMIT} (50)."),
-            OpenApiParameter("cursor", str, description="From the previous page's Link."),
+            PageQuerySerializer,
+            response_header(
+                "Link",
+                [200],
+                'The next page, when there is one: `</orders?limit=50&cursor=...>; rel="next"`.',
+            ),
         ],
-        responses={200: OrderSerializer(many=True), 400: BAD_REQUEST_RESPONSE},
-        examples=[
-            OpenApiExample("orders", value=[CANCELLED_EXAMPLE, ORDER_EXAMPLE], response_only=True)
-        ],
+        responses={200: OrderSerializer(many=True), **problem_responses()},
+        # drf-spectacular lists a list operation's example itself: one order here is
+        # shown as a page of one.
+        examples=[OpenApiExample("orders", value=ORDER_EXAMPLE, response_only=True)],
     )
     def get(self, request):
-        query = PageQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        limit = query.validated_data["limit"]
+        limit = self.query["limit"]
         # One more than asked tells whether a next page exists, without a COUNT.
         orders = selectors.orders_page(
-            user_id=self.user_id, limit=limit + 1, after=query.validated_data.get("cursor")
+            user_id=self.user_id, limit=limit + 1, after=self.query.get("cursor")
         )
         page, more = orders[:limit], len(orders) > limit
         headers = {"Link": next_link(request, limit=limit, last=page[-1])} if more else {}
@@ -117,12 +149,22 @@ class OrderDetailView(CallerAPIView):
     @extend_schema(
         operation_id="order_get",
         summary="One of the caller's orders",
-        parameters=[USER_ID_PARAMETER],
-        responses={
-            200: OrderSerializer,
-            400: BAD_REQUEST_RESPONSE,
-            404: problem_response("Not Found", 404, "order-not-found", "No order 3f1e2d4c-..."),
-        },
+        description=(
+            "The order with its status: NEW while its payment is pending, FINISHED once "
+            "paid, CANCELLED with the `reason` (insufficient_funds, account_not_found). "
+            "Another user's order is a 404, as an unknown id is. HEAD answers as GET does, "
+            "without the body."
+        ),
+        parameters=[
+            USER_ID_PARAMETER,
+            OpenApiParameter(
+                "order_id",
+                {"type": "string", "format": "uuid"},
+                OpenApiParameter.PATH,
+                description="The order's `id`; any other value is a 404.",
+            ),
+        ],
+        responses={200: OrderSerializer, **problem_responses(ORDER_NOT_FOUND)},
         examples=[OpenApiExample("cancelled", value=CANCELLED_EXAMPLE, response_only=True)],
     )
     def get(self, request, order_id: str):

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.internal import FromGateway
-from common.api.schema import BAD_REQUEST_RESPONSE
+from common.api.schema import problem_responses
 from payments_project.payments import selectors
 from payments_project.payments.serializers import (
     OrderPaymentSerializer,
@@ -28,7 +28,7 @@ class OrderPaymentsView(APIView):
         summary="Internal: every order id's payment record and charges, by order id",
         tags=["internal"],
         parameters=[OrderPaymentsQuerySerializer],
-        responses={200: OrderPaymentsPageSerializer, 400: BAD_REQUEST_RESPONSE},
+        responses={200: OrderPaymentsPageSerializer, **problem_responses()},
     )
     def get(self, request):
         query = OrderPaymentsQuerySerializer(data=request.query_params)

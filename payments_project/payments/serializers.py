@@ -29,6 +29,8 @@ class AccountCreateSerializer(StrictSerializer):
 
 
 class DepositSerializer(StrictSerializer):
+    """A deposit: the amount to add to the caller's balance (no other field)."""
+
     amount = MoneyField()
 
 

@@ -3,16 +3,20 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from common.api.schema import (
-    BAD_REQUEST_RESPONSE,
     IDEMPOTENCY_KEY_PARAMETER,
-    IDEMPOTENCY_KEY_REUSED_RESPONSE,
     USER_ID_PARAMETER,
-    problem_response,
+    ProblemDoc,
+    problem_responses,
 )
 from common.api.views import CallerAPIView
-from common.idempotency.api import respond_idempotently
+from common.idempotency.api import IDEMPOTENCY_PROBLEMS, replayed_header, respond_idempotently
 from common.idempotency.services import StoredResponse
 from payments_project.payments import selectors, services
+from payments_project.payments.errors import (
+    AccountAlreadyExists,
+    AccountNotFound,
+    BalanceLimitExceeded,
+)
 from payments_project.payments.serializers import (
     AccountCreateSerializer,
     AccountSerializer,
@@ -20,7 +24,29 @@ from payments_project.payments.serializers import (
     DepositSerializer,
 )
 
-NO_ACCOUNT = problem_response("Not Found", 404, "account-not-found", "User u-1 has no account.")
+NO_ACCOUNT = ProblemDoc(
+    404,
+    AccountNotFound.code,
+    "the caller has no account (open it with POST /accounts)",
+    "User u-1 has no account.",
+    title=AccountNotFound.title,
+)
+ACCOUNT_EXISTS = ProblemDoc(
+    409,
+    AccountAlreadyExists.code,
+    "the caller already has an account",
+    "User u-1 already has an account.",
+    title=AccountAlreadyExists.title,
+)
+BALANCE_LIMIT = ProblemDoc(
+    422,
+    BalanceLimitExceeded.code,
+    "the balance would exceed 9999999999999999.99",
+    "A balance cannot exceed 9999999999999999.99.",
+    title=BalanceLimitExceeded.title,
+)
+# POST /accounts takes no body or an empty object: nothing else.
+EMPTY_OBJECT = {"type": "object", "additionalProperties": False}
 BALANCE_EXAMPLE = OpenApiExample(
     "balance", value={"user_id": "u-1", "balance": "100.00"}, response_only=True
 )
@@ -30,15 +56,14 @@ class AccountCreateView(CallerAPIView):
     @extend_schema(
         operation_id="account_create",
         summary="Open the caller's account",
+        description=(
+            "Opens the caller's account with a balance of 0.00. No body, or an empty JSON "
+            "object: the user comes from X-User-Id, and any field (a balance, say) is "
+            "refused. A second call is a 409."
+        ),
         parameters=[USER_ID_PARAMETER],
-        request=AccountCreateSerializer,
-        responses={
-            201: AccountSerializer,
-            400: BAD_REQUEST_RESPONSE,
-            409: problem_response(
-                "Conflict", 409, "account-exists", "User u-1 already has an account."
-            ),
-        },
+        request={"application/json": EMPTY_OBJECT},
+        responses={201: AccountSerializer, **problem_responses(ACCOUNT_EXISTS, body=True)},
         examples=[
             OpenApiExample(
                 "created",
@@ -54,7 +79,8 @@ class AccountCreateView(CallerAPIView):
         ],
     )
     def post(self, request):
-        AccountCreateSerializer(data=request.data or {}).is_valid(raise_exception=True)
+        # No body reads as {}; any other JSON that is not an object ([], 0, null) is a 400.
+        AccountCreateSerializer(data=request.data).is_valid(raise_exception=True)
         account = services.account_create(user_id=self.user_id)
         return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
 
@@ -63,13 +89,16 @@ class DepositView(CallerAPIView):
     @extend_schema(
         operation_id="account_deposit",
         summary="Add money to the caller's balance",
-        parameters=[USER_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER],
+        description=(
+            "Adds the amount to the caller's balance and answers with the new balance. "
+            "Send an `Idempotency-Key` to make a retry safe: the same key and amount again "
+            "returns the first answer and deposits nothing more."
+        ),
+        parameters=[USER_ID_PARAMETER, IDEMPOTENCY_KEY_PARAMETER, replayed_header(200)],
         request=DepositSerializer,
         responses={
             200: BalanceSerializer,
-            400: BAD_REQUEST_RESPONSE,
-            404: NO_ACCOUNT,
-            422: IDEMPOTENCY_KEY_REUSED_RESPONSE,
+            **problem_responses(NO_ACCOUNT, *IDEMPOTENCY_PROBLEMS, BALANCE_LIMIT, body=True),
         },
         examples=[
             OpenApiExample("deposit", value={"amount": "100.00"}, request_only=True),
@@ -94,8 +123,9 @@ class BalanceView(CallerAPIView):
     @extend_schema(
         operation_id="account_balance",
         summary="The caller's balance",
+        description="The caller's current balance. HEAD answers as GET does, without the body.",
         parameters=[USER_ID_PARAMETER],
-        responses={200: BalanceSerializer, 400: BAD_REQUEST_RESPONSE, 404: NO_ACCOUNT},
+        responses={200: BalanceSerializer, **problem_responses(NO_ACCOUNT)},
         examples=[BALANCE_EXAMPLE],
     )
     def get(self, request):

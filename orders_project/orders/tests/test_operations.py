@@ -24,7 +24,7 @@ def test_openapi_schema_is_valid_and_documents_the_orders_api(tmp_path):
     paths = json.loads(schema_file.read_text())["paths"]
     assert set(paths) >= {"/orders", "/orders/{order_id}"}
     create = paths["/orders"]["post"]
-    assert set(create["responses"]) == {"201", "400", "422"}
+    assert set(create["responses"]) == {"201", "400", "406", "409", "415", "422", "503"}
     assert {p["name"] for p in create["parameters"]} == {"X-User-Id", "Idempotency-Key"}
     listing = paths["/orders"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"X-User-Id", "limit", "cursor"}

@@ -40,7 +40,7 @@ def test_openapi_schema_is_valid_and_documents_every_endpoint(tmp_path):
     paths = schema["paths"]
     assert set(paths) >= {"/accounts", "/accounts/deposit", "/accounts/balance"}
     deposit = paths["/accounts/deposit"]["post"]
-    assert set(deposit["responses"]) == {"200", "400", "404", "422"}
+    assert set(deposit["responses"]) == {"200", "400", "404", "406", "409", "415", "422", "503"}
     assert {p["name"] for p in deposit["parameters"]} == {"X-User-Id", "Idempotency-Key"}
     assert deposit["requestBody"]["content"]["application/json"]["examples"]
     for operation in (paths["/accounts"]["post"], paths["/accounts/balance"]["get"]):
