@@ -1,9 +1,13 @@
 """The public OpenAPI document: the routed operations of the services' own documents.
 
-The services describe what they accept (drf-spectacular, from their serializers); the
-gateway serves exactly the operations of its route table, with the components they use.
-`manage.py build_openapi` writes gateway/openapi.json; `--check` fails when the committed
-file no longer matches the services (a test runs it).
+The services describe what they accept and answer (drf-spectacular, from their serializers
+and views); the gateway serves exactly the operations of its route table, with the
+components they use, and adds what it answers itself on every routed operation: 411, 413,
+429 and 504, and the 503 that covers an unavailable service as well as a service's lost
+database (it replaces the service's own 503), as shared components/responses; and on every
+response the headers it sets: X-Request-Id always, RateLimit and RateLimit-Policy when rate
+limits counted the request. `manage.py build_openapi` writes gateway/openapi.json; `--check`
+fails when the committed file no longer matches the services (a test runs it).
 """
 
 import json
@@ -12,6 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common.api.problems import PROBLEM_CONTENT_TYPE
+from common.api.schema import SERVICE_DATABASE_UNAVAILABLE, ProblemDoc
+from common.observability.http import REQUEST_ID_HEADER
 from gateway_project.gateway.routes import ROUTES, Route
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,16 +45,124 @@ def public_path(route: Route) -> str:
     return "/" + route.path.replace("<public_id:order_id>", "{order_id}")
 
 
+# The headers the gateway sets (components/headers).
+HEADERS = {
+    REQUEST_ID_HEADER: {
+        "description": "The request's id, on every answer: the client's own when it sent a "
+        "plain one (1-64 letters, digits, '.', '_', '-'), else one the gateway made. Every "
+        "log line of the request's work, in every service, carries it.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit": {
+        "description": "What is left of each rate limit that counted the request "
+        '(draft-ietf-httpapi-ratelimit-headers): `"user";r=57;t=2` (r: requests left; t: '
+        "seconds until the limit is whole again, or on a 429 until the next request may "
+        "go). Absent when no limit counted it.",
+        "schema": {"type": "string"},
+    },
+    "RateLimit-Policy": {
+        "description": 'The rate limits that counted the request: `"user";q=200;w=2` (q: '
+        "the burst; w: the seconds an empty limit takes to fill again).",
+        "schema": {"type": "string"},
+    },
+}
+RATE_LIMIT_HEADERS = ("RateLimit", "RateLimit-Policy")
+
+# The answers the gateway gives itself on any routed operation (components/responses).
+GATEWAY_RESPONSES = {
+    "411": (
+        "LengthRequired",
+        [
+            ProblemDoc(
+                411,
+                "length-required",
+                "the body is sent chunked (Transfer-Encoding); send it with a Content-Length",
+                "Send the body with a Content-Length.",
+            )
+        ],
+        {},
+    ),
+    "413": (
+        "PayloadTooLarge",
+        [
+            ProblemDoc(
+                413,
+                "payload-too-large",
+                "the body is over 64 KiB (65536 bytes), whatever the method",
+                "The body exceeds 65536 bytes.",
+            )
+        ],
+        {},
+    ),
+    "429": (
+        "TooManyRequests",
+        [
+            ProblemDoc(
+                429,
+                "rate-limited",
+                "the caller's user or address is over its rate limit; retry after "
+                "`Retry-After` seconds (`violated-policies` names the limits)",
+                "Too many requests from this user; retry in 1 s.",
+            )
+        ],
+        {"Retry-After": True, "RateLimit": True, "RateLimit-Policy": True},
+    ),
+    "503": (
+        "ServiceUnavailable",
+        [
+            ProblemDoc(
+                503,
+                "upstream-unavailable",
+                "the gateway could not reach the service (refused, reset); retry",
+                "The orders service is unavailable.",
+            ),
+            SERVICE_DATABASE_UNAVAILABLE,
+            ProblemDoc(
+                503,
+                "authentication-unavailable",
+                "(JWT mode) the keys that verify tokens cannot be loaded now (with `Retry-After`)",
+                "The keys that verify tokens cannot be loaded now; retry shortly.",
+            ),
+        ],
+        {"Retry-After": False},
+    ),
+    "504": (
+        "GatewayTimeout",
+        [
+            ProblemDoc(
+                504,
+                "upstream-timeout",
+                "the service did not answer in time (10 s); the request may have taken "
+                "effect: retry with the same Idempotency-Key",
+                "The orders service did not answer in time.",
+            )
+        ],
+        {},
+    ),
+}
+
+
 def build_public_document(schemas: dict[str, dict]) -> dict:
     paths: dict[str, dict] = {}
-    components: dict[str, dict] = {}
+    components: dict[str, dict[str, dict]] = {}
     for route in ROUTES:
         operations = schemas[route.upstream]["paths"][public_path(route)]
-        paths[public_path(route)] = {m.lower(): operations[m.lower()] for m in route.methods}
-        for name in _referenced_components(paths[public_path(route)], schemas[route.upstream]):
-            component = schemas[route.upstream]["components"]["schemas"][name]
-            if components.setdefault(name, component) != component:
-                raise ValueError(f"component {name} differs between the services")
+        paths[public_path(route)] = {
+            m.lower(): _with_gateway_answers(operations[m.lower()]) for m in route.methods
+        }
+        for kind, name in _referenced_components(
+            paths[public_path(route)], schemas[route.upstream]
+        ):
+            component = schemas[route.upstream]["components"][kind][name]
+            if components.setdefault(kind, {}).setdefault(name, component) != component:
+                raise ValueError(f"component {kind}/{name} differs between the services")
+    components["headers"] = HEADERS
+    components["responses"] = {name: _response(*spec) for name, *spec in GATEWAY_RESPONSES.values()}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -56,25 +171,68 @@ def build_public_document(schemas: dict[str, dict]) -> dict:
             "description": (
                 "The public API, served by the gateway: accounts (Payments) and orders "
                 "(Orders). Every call names its user in X-User-Id; every error is RFC 9457 "
-                "problem details (application/problem+json)."
+                "problem details (application/problem+json); every answer carries "
+                "X-Request-Id. HEAD is answered wherever GET is, without the body. An "
+                "unknown or repeated query parameter is a 400. The rules: docs/api.md."
             ),
         },
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": dict(sorted(components.items()))},
+        "components": {kind: dict(sorted(items.items())) for kind, items in components.items()},
     }
 
 
-def _referenced_components(node, schema: dict, found: set[str] | None = None) -> set[str]:
-    """Names of the component schemas `node` refers to, followed transitively."""
+def _with_gateway_answers(operation: dict) -> dict:
+    """The service's operation with what the gateway adds to it."""
+    responses = {}
+    for status, response in operation["responses"].items():
+        headers = response.setdefault("headers", {})
+        for name in (REQUEST_ID_HEADER, *RATE_LIMIT_HEADERS):
+            headers[name] = {"$ref": f"#/components/headers/{name}"}
+        responses[status] = response
+    for status, (name, _, _) in GATEWAY_RESPONSES.items():
+        responses[status] = {"$ref": f"#/components/responses/{name}"}
+    return {**operation, "responses": dict(sorted(responses.items()))}
+
+
+def _response(problems: list[ProblemDoc], headers: dict[str, bool]) -> dict:
+    """A components/responses entry: a problem answer with these headers (name: required)."""
+    phrase = problems[0].example_value()["title"]
+    header_refs = {REQUEST_ID_HEADER: {"$ref": f"#/components/headers/{REQUEST_ID_HEADER}"}}
+    for name, required in headers.items():
+        # A $ref cannot be made required: the header object is repeated where it must be.
+        header_refs[name] = (
+            {**HEADERS[name], "required": True}
+            if required
+            else {"$ref": f"#/components/headers/{name}"}
+        )
+    return {
+        "description": f"{phrase}: "
+        + "; ".join(f"`{p.code}` when {p.when}" for p in problems)
+        + ".",
+        "headers": header_refs,
+        "content": {
+            PROBLEM_CONTENT_TYPE: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "examples": {
+                    p.code: {"summary": p.code, "value": p.example_value()} for p in problems
+                },
+            }
+        },
+    }
+
+
+def _referenced_components(node, schema: dict, found: set | None = None) -> set[tuple[str, str]]:
+    """(kind, name) of the components `node` refers to, followed transitively."""
     found = set() if found is None else found
     if isinstance(node, dict):
         ref = node.get("$ref", "")
-        prefix = "#/components/schemas/"
-        if ref.startswith(prefix) and ref[len(prefix) :] not in found:
-            name = ref[len(prefix) :]
-            found.add(name)
-            _referenced_components(schema["components"]["schemas"][name], schema, found)
+        if ref.startswith("#/components/"):
+            kind, _, name = ref.removeprefix("#/components/").partition("/")
+            target = schema.get("components", {}).get(kind, {}).get(name)
+            if target is not None and (kind, name) not in found:
+                found.add((kind, name))
+                _referenced_components(target, schema, found)
         for value in node.values():
             _referenced_components(value, schema, found)
     elif isinstance(node, list):
