@@ -60,6 +60,7 @@ def checked_jwt_algorithms(
     if jwks_url and urlsplit(jwks_url).scheme not in ("http", "https"):
         raise ImproperlyConfigured("GATEWAY_JWKS_URL must be an http(s) URL.")
     has_jwks = bool(jwks_file or jwks_url)
+    algorithms = [name.strip() for name in algorithms if name.strip()]  # "HS256, RS256"
     if not (secret or has_jwks):
         raise ImproperlyConfigured(
             "GATEWAY_AUTH=jwt needs GATEWAY_JWT_SECRET (HS256) or GATEWAY_JWKS_FILE / "

@@ -554,6 +554,7 @@ def test_the_settings_default_the_algorithms_by_key_type(tmp_path):
     assert check(secret="", jwks_url="https://id.example/jwks") == ["RS256", "ES256"]
     assert check(jwks_file=str(jwks)) == ["HS256", "RS256", "ES256"]
     assert check(secret="", jwks_file=str(jwks), algorithms=["ES256"]) == ["ES256"]
+    assert check(jwks_file=str(jwks), algorithms=[" HS256", " ES256 ", ""]) == ["HS256", "ES256"]
     assert check(mode="header", secret="") == []
 
 
