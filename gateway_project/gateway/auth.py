@@ -399,28 +399,30 @@ def openapi_for_mode(document: bytes, mode: str) -> bytes:
         else PROBLEM_SCHEMA
     )
     for item in spec.get("paths", {}).values():
-        _drop_user_id(item)
+        _drop_user_id(item, components)
         for method, operation in item.items():
             if method in HTTP_METHODS:
-                _drop_user_id(operation)
+                _drop_user_id(operation, components)
                 operation["security"] = [{"bearerAuth": []}]
                 operation["responses"]["401"] = _unauthorized(operation, problem)
     info = spec.setdefault("info", {})
     description, told = HEADER_MODE_SENTENCE.subn(BEARER_SENTENCE, info.get("description", ""))
-    info["description"] = description if told else f"{description}\n\n{BEARER_SENTENCE}".strip()
+    info["description"] = description if told else f"{description}\n\n{BEARER_SENTENCE}.".strip()
     return (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _drop_user_id(node: dict) -> None:
+def _drop_user_id(node: dict, components: dict) -> None:
+    def is_user_id(parameter: dict) -> bool:
+        ref = parameter.get("$ref", "")
+        if ref.startswith("#/components/parameters/"):
+            parameter = components.get("parameters", {}).get(ref.rpartition("/")[2], {})
+        return (
+            parameter.get("in") == "header"
+            and parameter.get("name", "").lower() == USER_ID_HEADER.lower()
+        )
+
     if "parameters" in node:
-        node["parameters"] = [
-            parameter
-            for parameter in node["parameters"]
-            if not (
-                parameter.get("in") == "header"
-                and parameter.get("name", "").lower() == USER_ID_HEADER.lower()
-            )
-        ]
+        node["parameters"] = [p for p in node["parameters"] if not is_user_id(p)]
 
 
 def _unauthorized(operation: dict, problem: dict) -> dict:

@@ -538,6 +538,31 @@ def test_jwt_mode_documents_bearer_authentication(client, jwt_mode):
     assert "securitySchemes" not in json.loads(OPENAPI_FILE.read_text())["components"]
 
 
+def test_the_jwt_document_also_drops_a_referenced_user_id_parameter():
+    document = {
+        "info": {"description": "Shop."},
+        "paths": {
+            "/orders": {
+                "parameters": [{"$ref": "#/components/parameters/UserId"}],
+                "get": {
+                    "parameters": [{"in": "header", "name": "x-user-id"}, {"in": "query"}],
+                    "responses": {"200": {"description": ""}},
+                },
+            }
+        },
+        "components": {"parameters": {"UserId": {"in": "header", "name": "X-User-Id"}}},
+    }
+
+    served = json.loads(auth.openapi_for_mode(json.dumps(document).encode(), "jwt"))
+
+    assert served["paths"]["/orders"]["parameters"] == []
+    assert served["paths"]["/orders"]["get"]["parameters"] == [{"in": "query"}]
+    assert served["paths"]["/orders"]["get"]["responses"]["401"]["content"][PROBLEM]["schema"] == (
+        auth.PROBLEM_SCHEMA
+    )
+    assert served["info"]["description"].startswith("Shop.\n\nEvery call carries `Authorization")
+
+
 # The settings, checked at start.
 
 
