@@ -35,11 +35,10 @@ def route_view(route: Route):
 
 
 def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
-    if request.method not in route.methods:
-        response = problem_json_response(
-            request, 405, "method-not-allowed", f"Use {', '.join(route.methods)}."
-        )
-        response["Allow"] = ", ".join(route.methods)
+    if request.method not in route.allowed_methods:
+        allowed = ", ".join(route.allowed_methods)
+        response = problem_json_response(request, 405, "method-not-allowed", f"Use {allowed}.")
+        response["Allow"] = allowed
         return response
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         return problem_json_response(
@@ -83,7 +82,7 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         logger.warning("%s unavailable for %s %s: %s", route.upstream, request.method, path, exc)
         detail = f"The {route.upstream} service is unavailable."
         return problem_json_response(request, 503, "upstream-unavailable", detail)
-    return rate_limit.annotate(_client_response(answer))
+    return rate_limit.annotate(_client_response(answer, request.method))
 
 
 # A refused body up to this size is read and dropped, so the client's keep-alive
@@ -122,10 +121,13 @@ def _forwarded_headers(request: HttpRequest, user_id: str | None) -> dict[str, s
     return headers
 
 
-def _client_response(answer: upstream.UpstreamResponse) -> HttpResponse:
+def _client_response(answer: upstream.UpstreamResponse, method: str) -> HttpResponse:
     response = HttpResponse(answer.body, status=answer.status, content_type=None)
     if "Content-Type" not in answer.headers:
         del response["Content-Type"]
+    if method == "HEAD" and "Content-Length" in answer.headers:
+        # No body, and the length the GET's body would have (RFC 9110 9.3.2).
+        response["Content-Length"] = answer.headers["Content-Length"]
     for name in RETURNED_RESPONSE_HEADERS:
         if name in answer.headers:
             response[name] = answer.headers[name]

@@ -36,6 +36,11 @@ class Route:
     # the gateway may send it twice (upstream.call).
     replays_by_idempotency_key: bool = False
 
+    @property
+    def allowed_methods(self) -> tuple[str, ...]:
+        """Its methods, and HEAD wherever GET is (answered as GET is, without the body)."""
+        return (*self.methods, "HEAD") if "GET" in self.methods else self.methods
+
     def upstream_path(self, **kwargs: str) -> str:
         path = self.path
         for name, value in kwargs.items():

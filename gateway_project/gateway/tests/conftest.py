@@ -36,9 +36,10 @@ class EchoUpstream(BaseHTTPRequestHandler):
         for name, value in self.server.extra_headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":  # a HEAD answer has the GET's headers and no body
+            self.wfile.write(payload)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = do_HEAD = _answer
 
     def log_message(self, *args):
         pass

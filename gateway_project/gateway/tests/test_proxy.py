@@ -122,7 +122,7 @@ def test_a_method_a_route_does_not_have_is_405(client, upstreams):
     response = client.delete("/orders")
 
     assert response.status_code == 405
-    assert response["Allow"] == "GET, POST"
+    assert response["Allow"] == "GET, POST, HEAD"
     assert response.json()["type"] == "urn:problem:method-not-allowed"
     assert upstreams["orders"].seen == []
 
