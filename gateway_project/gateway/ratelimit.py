@@ -48,9 +48,10 @@ STORE_RETRY_SECONDS = 1.0
 STORE_WARNING_EVERY_SECONDS = 60.0
 
 # KEYS: one hash per bucket; ARGV: rate (tokens/s) and burst of each bucket, in turn.
-# Returns 1 (taken) or 0 (refused), then the tokens left in each bucket, as strings ("%.6f":
-# Redis would truncate a Lua number to an integer). A bucket's key expires when it would
-# be full again: a missing key is a full bucket.
+# Returns 1 (taken) or 0 (refused), then for each bucket the tokens left, as a string
+# ("%.6f": Redis would truncate a Lua number to an integer), and 1 if it had less than a
+# whole token (it refused the request), else 0. A bucket's key expires when it would be full
+# again: a missing key is a full bucket.
 BUCKET_SCRIPT = """
 local now = redis.call('TIME')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
@@ -80,7 +81,8 @@ for i = 1, #KEYS do
   redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', level),
              'ts', string.format('%.0f', now_us))
   redis.call('PEXPIRE', KEYS[i], math.ceil((burst - level) / rate * 1000) + 1000)
-  result[i + 1] = string.format('%.6f', level)
+  result[2 * i] = string.format('%.6f', level)
+  result[2 * i + 1] = tokens[i] < 1 and 1 or 0
 end
 return result
 """
@@ -119,14 +121,11 @@ def address_policy() -> Policy | None:
 class Bucket:
     policy: Policy
     tokens: float  # left after this request
+    short: bool = False  # less than a whole token: it refused the request
 
     @property
     def remaining(self) -> int:
         return max(0, math.floor(self.tokens + 1e-9))
-
-    @property
-    def empty(self) -> bool:
-        return self.tokens < 1 - 1e-9
 
     @property
     def retry_after(self) -> int:
@@ -150,7 +149,7 @@ class Decision:
 
     @property
     def violated(self) -> list[Bucket]:
-        return [bucket for bucket in self.buckets if bucket.empty] if not self.allowed else []
+        return [bucket for bucket in self.buckets if bucket.short]
 
     @property
     def retry_after(self) -> int:
@@ -159,12 +158,11 @@ class Decision:
     def headers(self) -> dict[str, str]:
         if not self.buckets:
             return {}
-        violated = self.violated
         headers = {
             "RateLimit-Policy": ", ".join(
                 f'"{b.policy.name}";q={b.policy.burst};w={b.policy.window}' for b in self.buckets
             ),
-            "RateLimit": ", ".join(b.limit_item(b in violated) for b in self.buckets),
+            "RateLimit": ", ".join(b.limit_item(refused=b.short) for b in self.buckets),
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
@@ -214,8 +212,8 @@ def check(request: HttpRequest, *, user_id: str | None) -> Decision:
     decision = Decision(
         allowed=int(answer[0]) == 1,
         buckets=tuple(
-            Bucket(policy, float(tokens))
-            for (policy, _), tokens in zip(buckets, answer[1:], strict=True)
+            Bucket(policy, float(tokens), short=int(short) == 1)
+            for (policy, _), tokens, short in zip(buckets, answer[1::2], answer[2::2], strict=True)
         ),
     )
     for bucket in decision.violated:
