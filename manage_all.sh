@@ -551,6 +551,13 @@ from django.contrib.auth import get_user_model
 User = get_user_model()
 name = os.environ["DJANGO_SUPERUSER_USERNAME"]
 if not User.objects.filter(username=name).exists():
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+    user = User(username=name, email=os.environ["DJANGO_SUPERUSER_EMAIL"])
+    try:
+        validate_password(os.environ["DJANGO_SUPERUSER_PASSWORD"], user)
+    except ValidationError as exc:
+        raise SystemExit("DJANGO_SUPERUSER_PASSWORD is too weak: " + " ".join(exc.messages))
     User.objects.create_superuser(name, os.environ["DJANGO_SUPERUSER_EMAIL"], os.environ["DJANGO_SUPERUSER_PASSWORD"])
 '
 }

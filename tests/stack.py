@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "GATEWAY_BIND": "127.0.0.1",
         "ORDERS_DATABASE_URL": f"{SERVER}/{databases['orders']}",
         "PAYMENTS_DATABASE_URL": f"{SERVER}/{databases['payments']}",
-        "DJANGO_SUPERUSER_PASSWORD": "e2e-admin-password",
+        "DJANGO_SUPERUSER_PASSWORD": f"e2e-{uuid.uuid4().hex}",  # Django's validators pass it
         "FLOWER_PASSWORD": "e2e-flower-password",
         "GUNICORN_WORKERS": "2",
         # The real servers, or a clear failure: never a silent fallback to SQLite.

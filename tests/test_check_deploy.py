@@ -85,3 +85,23 @@ def test_the_plain_http_stack_of_manage_all_is_not_redirected(tmp_path):
         "SECURE_PROXY_SSL_HEADER": None,
         "SESSION_COOKIE_SECURE": False,
     }
+
+
+COOKIE_PRINTER = (
+    "import json; from django.conf import settings as s; "
+    "print(json.dumps([s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME]))"
+)
+
+
+def test_each_services_admin_has_cookies_of_its_own(tmp_path):
+    # Browsers keep cookies per host, not per port: the admins at 127.0.0.1:8001 and :8002
+    # would log each other out under Django's default names.
+    names = {}
+    for service in ("orders", "payments"):
+        result = manage(service, production_env(tmp_path), "shell", "-c", COOKIE_PRINTER)
+        assert result.returncode == 0, result.stderr
+        names[service] = json.loads(result.stdout.splitlines()[-1])
+    assert names == {
+        "orders": ["orders_sessionid", "orders_csrftoken"],
+        "payments": ["payments_sessionid", "payments_csrftoken"],
+    }

@@ -4,6 +4,8 @@ and adds its name, database, apps and URLs; `test` and `production` refine that.
 Secrets have no defaults here: DJANGO_SECRET_KEY must come from the environment (or .env).
 """
 
+from datetime import timedelta
+
 from common.logging import logging_settings
 from common.settings.env import REPO_ROOT, env
 
@@ -23,6 +25,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "common.idempotency",
     "common.messaging",
+    "axes",  # the admin's failed logins (below)
 ]
 
 MIDDLEWARE = [
@@ -35,7 +38,38 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# The admin (docs/security.md, "Admin"). Passwords set through the admin or `changepassword`
+# (and the superuser manage_all.sh creates) must pass Django's four validators.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Login throttling by django-axes: after AXES_FAILURE_LIMIT failed logins for one username
+# from one address, that pair is refused (429, even with the right password) for the
+# cool-off time; a successful login resets its count. Recorded in the service's database, so
+# it holds for every gunicorn worker. `manage.py axes_reset` lifts every lock-out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# No start-up line in every process (and in the output of every manage.py command); a
+# lock-out is still logged, at WARNING.
+AXES_VERBOSE = False
+# The address is the connection's (REMOTE_ADDR; no django-ipware): the admins listen on the
+# host's loopback, with no proxy in front whose X-Forwarded-For could be believed.
 
 TEMPLATES = [
     {

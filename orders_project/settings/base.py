@@ -11,6 +11,11 @@ WSGI_APPLICATION = "orders_project.wsgi.application"
 
 INSTALLED_APPS = [*INSTALLED_APPS, "orders_project.orders"]
 
+# Cookies are not kept apart by port: both admins on one host (127.0.0.1:8001 and :8002)
+# would overwrite each other's session (and CSRF token) under Django's default names.
+SESSION_COOKIE_NAME = f"{SERVICE_NAME}_sessionid"
+CSRF_COOKIE_NAME = f"{SERVICE_NAME}_csrftoken"
+
 DATABASES = {
     "default": database_from_env(
         "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders"
