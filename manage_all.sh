@@ -44,6 +44,7 @@ load_env() {
   if [[ "${1:-}" != without-backends ]]; then
     read_env_file "$RUN_DIR/backends.env" override
   fi
+  set_broker_urls
 }
 
 # FILE [override]: export its variables, parsed by django-environ as the services parse
@@ -67,6 +68,9 @@ set_defaults() {
   export FLOWER_PORT="${FLOWER_PORT:-5555}"
   export ORDERS_URL="http://127.0.0.1:$ORDERS_PORT" PAYMENTS_URL="http://127.0.0.1:$PAYMENTS_PORT"
   export BROKER_URL="${BROKER_URL:-$DEFAULT_BROKER_URL}"
+  # The server's superuser: `up` makes each service's role and database with it; the services
+  # never get it (docs/security.md). The tests connect with it (pytest-django needs CREATEDB).
+  export DATABASE_ADMIN_URL="${DATABASE_ADMIN_URL:-$DEFAULT_DATABASE_ADMIN_URL}"
   export DJANGO_STATIC_ROOT="${DJANGO_STATIC_ROOT:-$VAR_DIR/static}"
   export WORKER_CONCURRENCY="${WORKER_CONCURRENCY:-1}"
   # Flower reads its login from the environment, kept off the command line (`ps`).
@@ -87,9 +91,10 @@ set_defaults() {
 # First `up` on a fresh clone: an env file with freshly generated secrets, printed once.
 create_dotenv() {
   [[ -f "$ENV_FILE" ]] && return
-  local password flower_password
+  local password flower_password orders_db payments_db
   password="${DJANGO_SUPERUSER_PASSWORD:-$(random_token 12)}"
   flower_password="${FLOWER_PASSWORD:-$(random_token 12)}"
+  orders_db="$(random_token 24)" payments_db="$(random_token 24)"
   # umask 077: the file is never readable by others, not even before a chmod.
   ( umask 077
     sed -e "s|^DJANGO_SECRET_KEY=.*|DJANGO_SECRET_KEY=$(random_token 50)|" \
@@ -97,6 +102,14 @@ create_dotenv() {
         -e "s|^DJANGO_SUPERUSER_PASSWORD=.*|DJANGO_SUPERUSER_PASSWORD=$password|" \
         -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$flower_password|" \
         -e "s|^GRAFANA_ADMIN_PASSWORD=.*|GRAFANA_ADMIN_PASSWORD=$(random_token 12)|" \
+        -e "s|^ORDERS_DB_PASSWORD=.*|ORDERS_DB_PASSWORD=$orders_db|" \
+        -e "s|^\(ORDERS_DATABASE_URL=postgres://orders:\)[^@]*@|\1$orders_db@|" \
+        -e "s|^PAYMENTS_DB_PASSWORD=.*|PAYMENTS_DB_PASSWORD=$payments_db|" \
+        -e "s|^\(PAYMENTS_DATABASE_URL=postgres://payments:\)[^@]*@|\1$payments_db@|" \
+        -e "s|^ORDERS_BROKER_PASSWORD=.*|ORDERS_BROKER_PASSWORD=$(random_token 24)|" \
+        -e "s|^PAYMENTS_BROKER_PASSWORD=.*|PAYMENTS_BROKER_PASSWORD=$(random_token 24)|" \
+        -e "s|^FLOWER_BROKER_PASSWORD=.*|FLOWER_BROKER_PASSWORD=$(random_token 24)|" \
+        -e "s|^POSTGRES_SUPERUSER_PASSWORD=.*|POSTGRES_SUPERUSER_PASSWORD=$(random_token 24)|" \
         .env.example > "$ENV_FILE" )
   chmod 600 "$ENV_FILE"
   say "created $ENV_FILE with generated secrets (kept there):"
@@ -149,6 +162,7 @@ ensure_venv() {
 DEFAULT_ORDERS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/orders"
 DEFAULT_PAYMENTS_DATABASE_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/payments"
 DEFAULT_BROKER_URL="${LOCAL_RABBITMQ:-amqp://guest:guest@127.0.0.1:5672//}"
+DEFAULT_DATABASE_ADMIN_URL="${LOCAL_POSTGRES:-postgres://postgres@127.0.0.1:5432}/postgres"
 
 choose_backends() {
   local mode="${EMBEDDED:-auto}" chosen=() line
@@ -169,7 +183,8 @@ choose_backends() {
   if [[ "$mode" == 1 ]] || {
        [[ "$mode" == auto && "$BROKER_URL" == "$DEFAULT_BROKER_URL" ]] && ! reachable_rabbitmq; }; then
     mkdir -p "$VAR_DIR/broker/control"
-    chosen+=("BROKER_URL=filesystem://" "BROKER_FOLDER=$VAR_DIR/broker")
+    chosen+=("BROKER_URL=filesystem://" "BROKER_FOLDER=$VAR_DIR/broker" "ORDERS_BROKER_URL="
+             "PAYMENTS_BROKER_URL=" "FLOWER_BROKER_URL=")
   else
     check_rabbitmq
   fi
@@ -180,9 +195,16 @@ choose_backends() {
   if ((${#chosen[@]})); then print_embedded_banner; fi
 }
 
-default_databases() {
-  [[ "$ORDERS_DATABASE_URL" == "$DEFAULT_ORDERS_DATABASE_URL" &&
-     "$PAYMENTS_DATABASE_URL" == "$DEFAULT_PAYMENTS_DATABASE_URL" ]]
+default_databases() {  # on the default server, as whichever role (.env names the services' own)
+  local server; server="$(server_of "$DEFAULT_ORDERS_DATABASE_URL")"
+  [[ "$(server_of "$ORDERS_DATABASE_URL")" == "$server" &&
+     "$(server_of "$PAYMENTS_DATABASE_URL")" == "$server" ]]
+}
+
+server_of() {  # postgres://user:password@host:port/name -> host:port
+  local rest="${1#*://}"
+  rest="${rest##*@}"
+  echo "${rest%%/*}"
 }
 
 any_process_running() {
@@ -190,7 +212,8 @@ any_process_running() {
 }
 
 reachable_postgres() {
-  "$PY" deploy/create_databases.py "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" 2>/dev/null
+  "$PY" deploy/create_databases.py --admin "$DATABASE_ADMIN_URL" \
+    "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" 2>/dev/null
 }
 
 reachable_rabbitmq() { "$PY" deploy/check_broker.py "$BROKER_URL" 2>/dev/null; }
@@ -209,13 +232,73 @@ print_embedded_banner() {
     "================================================================================"
 }
 
-check_postgres() {  # also creates the services' databases when missing
-  "$PY" deploy/create_databases.py "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" ||
-    die "PostgreSQL is needed (see above)"
+# Also creates the services' roles and databases when missing (deploy/create_databases.py):
+# each service's own role owns its database, made with DATABASE_ADMIN_URL.
+check_postgres() {
+  "$PY" deploy/create_databases.py --admin "$DATABASE_ADMIN_URL" \
+    "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" || die "PostgreSQL is needed (see above)"
 }
 
 check_rabbitmq() {
   "$PY" deploy/check_broker.py "$BROKER_URL" || die "RabbitMQ is needed (see above)"
+}
+
+# One RabbitMQ user per process group (orders, payments, flower), allowed only what it uses
+# (deploy/broker_users.py, docs/security.md), named after STACK_NAME: made by `up` where it
+# can (the broker on this host, rabbitmqctl as root), deleted by `down`. BROKER_USERS=1 in
+# backends.env tells the later commands; otherwise every process uses BROKER_URL's user.
+ensure_broker_users() {
+  if [[ "${BROKER_USERS:-}" == 1 ]] && any_process_running; then return; fi  # kept as started
+  unset_broker_urls
+  [[ "$BROKER_URL" == amqp* ]] || return 0  # the embedded mode's file broker has no users
+  local why=""
+  case "$(server_of "$BROKER_URL")" in
+    127.0.0.1|127.0.0.1:*|localhost|localhost:*|\[::1\]*) ;;
+    *) why="the broker is not on this host" ;;
+  esac
+  if [[ -z "$why" ]] && ! command -v rabbitmqctl >/dev/null; then why="no rabbitmqctl"; fi
+  if [[ -z "$why" ]] && [[ -z "${ORDERS_BROKER_PASSWORD:-}" || -z "${PAYMENTS_BROKER_PASSWORD:-}" ||
+                           -z "${FLOWER_BROKER_PASSWORD:-}" ]]; then
+    why="set ORDERS_BROKER_PASSWORD, PAYMENTS_BROKER_PASSWORD, FLOWER_BROKER_PASSWORD in $ENV_FILE"
+  fi
+  if [[ -z "$why" ]]; then
+    why="$("$PY" deploy/broker_users.py create "$BROKER_URL" \
+           --prefix "${MESSAGING_QUEUE_PREFIX:-}" --users "$STACK_NAME-" 2>&1)" && why="" ||
+      why="${why#error: }"
+  fi
+  if [[ -n "$why" ]]; then
+    say "broker users NOT created ($why): every process uses BROKER_URL's user"
+    return
+  fi
+  echo "BROKER_USERS=1" >> "$RUN_DIR/backends.env"
+  export BROKER_USERS=1
+  set_broker_urls
+  say "broker users $STACK_NAME-orders, $STACK_NAME-payments, $STACK_NAME-flower: each process group on its own"
+}
+
+# ORDERS_BROKER_URL, PAYMENTS_BROKER_URL, FLOWER_BROKER_URL of the stack's users, where `up`
+# made them and none is set already (the settings fall back to BROKER_URL without them).
+set_broker_urls() {
+  [[ "${BROKER_USERS:-}" == 1 ]] || return 0
+  local line name
+  while IFS= read -r line; do
+    name="${line%%=*}"
+    [[ -z "${!name:-}" ]] || continue  # one set in the environment or the env file wins
+    export "${line?}"
+    DERIVED_BROKER_URLS+=" $name"
+  done < <("$PY" deploy/broker_users.py urls "$BROKER_URL" --users "$STACK_NAME-")
+}
+
+unset_broker_urls() {
+  local name
+  for name in ${DERIVED_BROKER_URLS:-}; do unset "$name"; done
+  DERIVED_BROKER_URLS="" BROKER_USERS=""
+}
+
+delete_broker_users() {
+  [[ "${BROKER_USERS:-}" == 1 ]] || return 0
+  "$PY" deploy/broker_users.py delete "$BROKER_URL" --users "$STACK_NAME-" &&
+    say "deleted the broker users $STACK_NAME-orders, -payments, -flower"
 }
 
 # The gateway keeps its rate limits' buckets in Redis (docs/security.md). `up` starts none and
@@ -257,7 +340,10 @@ known_process() {
   [[ " ${PROCESSES[*]} " == *" $1 "* ]] || die "unknown process '$1' (known: ${PROCESSES[*]})"
 }
 
-settings_of() { echo "$(service_of "$1")_project.settings.production"; }
+settings_of() {  # Flower: Orders' settings with a broker user of its own
+  if [[ "$1" == flower ]]; then echo orders_project.settings.flower
+  else echo "$(service_of "$1")_project.settings.production"; fi
+}
 
 port_of() {
   case "$1" in
@@ -569,6 +655,7 @@ cmd_up() {
   create_dotenv
   load_env
   choose_backends
+  ensure_broker_users
   check_redis
   local service name
   for service in "${SERVICES[@]}"; do
@@ -606,6 +693,7 @@ cmd_down() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     say "stopped supervisord"
   fi
+  delete_broker_users || say "could not delete the broker users (see above)"
   rm -f "$RUN_DIR/backends.env"
 }
 

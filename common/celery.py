@@ -4,6 +4,8 @@ Configuration comes from Django settings (CELERY_* in common/settings/base.py, e
 there); the factory adds the messaging consumer bootstep and the beat schedule.
 """
 
+import os
+
 from celery import Celery, Task
 from celery.signals import worker_ready
 
@@ -22,6 +24,7 @@ class ConfirmedTask(Task):
 
 
 def create_celery_app(service: str) -> Celery:
+    _let_the_settings_choose_the_broker()
     app = Celery(service, task_cls=ConfirmedTask)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
@@ -33,6 +36,17 @@ def create_celery_app(service: str) -> Celery:
     # The worker's metrics server starts once its pool runs: threads are not forked.
     worker_ready.connect(serve_metrics_if_asked, weak=False)
     return app
+
+
+def _let_the_settings_choose_the_broker() -> None:
+    """The `celery` command copies the environment's BROKER_URL (the variable of its --broker
+    option) into CELERY_BROKER_URL, which Celery prefers to any configuration. BROKER_URL is
+    the administrator's here: each process group's own URL comes from the settings
+    (ORDERS_BROKER_URL, ...; docs/security.md), so that copy goes. A --broker given on the
+    command line (another value) stays."""
+    copied = os.environ.get("CELERY_BROKER_URL")
+    if copied and copied == os.environ.get("BROKER_URL"):
+        del os.environ["CELERY_BROKER_URL"]
 
 
 def _add_beat_schedule(sender: Celery, **kwargs) -> None:

@@ -16,11 +16,19 @@ import psycopg
 from common.testing import broker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The server of the configured databases (the stack gets databases of its own on it).
-SERVER = os.environ.get("ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit(
-    "/", 1
-)[0]
+# The database server, as its superuser (DATABASE_ADMIN_URL): a stack gets databases of its
+# own on it, each owned by a role of its own as `up` makes them, dropped afterwards.
+SERVER = (
+    os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+).rsplit("/", 1)[0]
 QUEUES = ["orders", "payment_status", "orders.tasks", "payments.tasks"]
+EXCHANGES = ["orders.events", "payments.events", "orders.tasks", "payments.tasks", "celeryev"]
+# Broker users a stack's `up` may create (deploy/broker_users.py); its `down` deletes them.
+BROKER_PASSWORD_VARIABLES = [
+    "ORDERS_BROKER_PASSWORD",
+    "PAYMENTS_BROKER_PASSWORD",
+    "FLOWER_BROKER_PASSWORD",
+]
 TEST_PROCESS_VARIABLES = {"DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "DJANGO_CONN_MAX_AGE"}
 
 
@@ -119,7 +127,9 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     # The stack runs as deployed: not with the settings the test process gave itself
     # (a test secret, a connection per request; see common/settings/test_environment.py).
     inherited = {
-        key: value for key, value in os.environ.items() if key not in TEST_PROCESS_VARIABLES
+        key: value
+        for key, value in os.environ.items()
+        if key not in TEST_PROCESS_VARIABLES and not key.endswith("_BROKER_URL")
     }
     env = inherited | {
         "VAR_DIR": str(var_dir),
@@ -132,8 +142,13 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "ORDERS_URL": f"http://127.0.0.1:{ports['orders']}",
         "PAYMENTS_URL": f"http://127.0.0.1:{ports['payments']}",
         "GATEWAY_BIND": "127.0.0.1",
-        "ORDERS_DATABASE_URL": f"{SERVER}/{databases['orders']}",
-        "PAYMENTS_DATABASE_URL": f"{SERVER}/{databases['payments']}",
+        # Each service as its own role, the owner of its database (deploy/create_databases.py).
+        "DATABASE_ADMIN_URL": f"{SERVER}/postgres",
+        "ORDERS_DATABASE_URL": role_url(databases["orders"]),
+        "PAYMENTS_DATABASE_URL": role_url(databases["payments"]),
+        # Its own broker users' passwords (the users are named after STACK_NAME); no broker
+        # URL of a process group from this process's environment.
+        **{name: uuid.uuid4().hex for name in BROKER_PASSWORD_VARIABLES},
         "DJANGO_SUPERUSER_PASSWORD": f"e2e-{uuid.uuid4().hex}",  # Django's validators pass it
         "FLOWER_PASSWORD": "e2e-flower-password",
         "GUNICORN_WORKERS": "2",
@@ -157,6 +172,12 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
     return stack
 
 
+def role_url(database: str) -> str:
+    """The URL of a stack's service: as the role of the database's name, which owns it."""
+    host = SERVER.rpartition("@")[2]
+    return f"postgres://{database}:{uuid.uuid4().hex}@{host}/{database}"
+
+
 def _stop_quietly(stack: Stack) -> None:
     """Clean up after a failed start without hiding why it failed."""
     try:
@@ -178,14 +199,36 @@ def stop_stack(stack: Stack) -> None:
         ) as connection:
             for name in stack.databases.values():
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                connection.execute(f'DROP ROLE IF EXISTS "{name}"')  # the service's role
     except psycopg.Error as exc:
         problems.append(f"dropping databases: {exc}")
     try:
-        broker.delete(*(stack.env["MESSAGING_QUEUE_PREFIX"] + queue for queue in QUEUES))
+        prefix = stack.env["MESSAGING_QUEUE_PREFIX"]
+        broker.delete(*(prefix + queue for queue in QUEUES))
+        broker.delete_exchanges(*(prefix + exchange for exchange in EXCHANGES))
     except Exception as exc:
         problems.append(f"deleting queues: {exc}")
+    leftover = broker_users_of(stack)
+    if leftover:  # `down` deletes them: clean up, and say it did not
+        problems.append(f"down left broker users behind: {leftover}")
+        for user in leftover:
+            subprocess.run(["rabbitmqctl", "-q", "delete_user", user], capture_output=True)  # noqa: S603, S607
     if problems:
         raise RuntimeError("; ".join(problems))
+
+
+def broker_users_of(stack: Stack) -> list[str]:
+    """The RabbitMQ users named after the stack (deploy/broker_users.py), where rabbitmqctl
+    can tell (root on this machine); else none."""
+    try:
+        listing = subprocess.run(
+            ["rabbitmqctl", "-q", "list_users"],  # noqa: S607
+            capture_output=True, text=True, check=True, timeout=60,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    prefix = stack.env["STACK_NAME"] + "-"
+    return [line.split("\t")[0] for line in listing.splitlines() if line.startswith(prefix)]
 
 
 def wait_for_status(client: httpx.Client, order_url: str, *, timeout: float = 30) -> dict:

@@ -12,6 +12,11 @@ app's broker settings; each durable queue is declared once per connection. Any b
 drops the connection, so the next batch reconnects: after a broker restart the relay
 recovers by itself. The connection has no heartbeat: it is used in short bursts, and a dead
 one shows as a failed publish or a confirm timeout, which the relay treats as an outage.
+
+A service publishes to an exchange of its own, `<prefix><service>.events`, to which it binds
+each destination queue by the queue's name, not through the default exchange: RabbitMQ grants
+writing per exchange, and the default one reaches every queue, so a service allowed to write
+there could put messages into any queue (docs/security.md, "Least privilege").
 """
 
 import logging
@@ -24,16 +29,34 @@ import amqp
 import amqp.exceptions
 from celery import current_app
 from django.conf import settings
-from kombu import Connection, Producer, Queue
+from kombu import Connection, Exchange, Producer, Queue
 
+from common.messaging.conf import messaging_settings
 from common.messaging.envelope import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 
 
 def durable_queue(name: str) -> Queue:
-    # Published through the default exchange with the queue name as routing key.
+    # Declared without a binding: the sender binds it to its own exchange (routed_queue).
     return Queue(name, exchange="", routing_key=name, durable=True, auto_delete=False)
+
+
+def events_exchange() -> Exchange:
+    """The exchange this service publishes its events to: its own, so that the broker can
+    allow it to write there and nowhere else."""
+    conf = messaging_settings()
+    return Exchange(
+        f"{conf.QUEUE_PREFIX}{conf.SERVICE}.events", type="direct", durable=True, auto_delete=False
+    )
+
+
+def routed_queue(name: str) -> Queue:
+    """A destination queue bound to this service's exchange by its name. The sender declares
+    it, so messages wait in it until its consumer first runs."""
+    return Queue(
+        name, exchange=events_exchange(), routing_key=name, durable=True, auto_delete=False
+    )
 
 
 @dataclass(frozen=True)
@@ -123,13 +146,15 @@ class Publisher:
             return BatchOutcome(outage=f"cannot connect: {exc}")
         session.start_batch()
         current = None
+        exchange = events_exchange().name
         try:
             for current in messages:
                 self._declare(session, current.queue)
                 # mandatory: a message no queue takes is returned, not silently dropped.
                 session.channel.basic_publish(
-                    _amqp_message(current), exchange="", routing_key=current.queue, mandatory=True
-                )
+                    _amqp_message(current), exchange=exchange, routing_key=current.queue,
+                    mandatory=True,
+                )  # fmt: skip
                 session.last_tag += 1
                 session.awaiting[session.last_tag] = current.message_id
             current = None
@@ -169,7 +194,7 @@ class Publisher:
 
     def _declare(self, session: _Session, queue: str) -> None:
         if queue not in session.declared:
-            durable_queue(queue).declare(channel=session.channel)
+            routed_queue(queue).declare(channel=session.channel)
             session.declared.add(queue)
 
     def reset(self) -> None:

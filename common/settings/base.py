@@ -210,19 +210,30 @@ MESSAGING = {
     "RETENTION_DAYS": env.float("MESSAGING_RETENTION_DAYS", default=7.0),
 }
 
+
+def broker_settings(variable: str = "BROKER_URL") -> tuple[str, dict]:
+    """(CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS) of a process group: its own URL
+    (ORDERS_BROKER_URL, ...: a broker user allowed only what that group uses, made by
+    deploy/broker_users.py; docs/security.md), else BROKER_URL."""
+    url = env.str(variable, default="") or env.str(
+        "BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//"
+    )
+    if url.startswith("filesystem://"):
+        # The embedded mode's broker: messages are files in one folder all processes share.
+        folder = env.str("BROKER_FOLDER", default=str(REPO_ROOT / "var" / "broker"))
+        return url, {
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": f"{folder}/control",
+        }
+    # Every publish on the app's connections (task wake-ups and the relay) waits for the
+    # broker's confirm, so "sent" means the broker has the message.
+    return url, {"confirm_publish": True}
+
+
 # Celery (common/celery.py is the app factory). The settings that matter for not losing work:
-CELERY_BROKER_URL = env.str("BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
-# Every publish on the app's connections (task wake-ups and the relay) waits for the
-# broker's confirm, so "sent" means the broker has the message.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    # The embedded mode's broker: messages are files in one folder all processes share.
-    _broker_folder = env.str("BROKER_FOLDER", default=str(REPO_ROOT / "var" / "broker"))
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": _broker_folder,
-        "data_folder_out": _broker_folder,
-        "control_folder": f"{_broker_folder}/control",
-    }
+# each service reads its own broker URL (its settings/base.py); this is the shared default.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings()
 # Heartbeats detect a dead broker connection (a half-open TCP socket) within ~2 intervals.
 CELERY_BROKER_HEARTBEAT = env.int("BROKER_HEARTBEAT_SECONDS", default=30)
 # Keep reconnecting for ever, also at start-up: the broker may come up after the worker.
@@ -250,6 +261,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Django's LOGGING configures the root logger; the worker must not replace it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Events feed Flower's dashboard.
+# Events feed Flower's dashboard. Their exchange (and Flower's queues on it) carry the queue
+# prefix, so that each stack's broker users are allowed their own only (deploy/broker_users.py).
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_EVENT_EXCHANGE = f"{MESSAGING_QUEUE_PREFIX}celeryev"
+CELERY_EVENT_QUEUE_PREFIX = f"{MESSAGING_QUEUE_PREFIX}celeryev"

@@ -60,6 +60,12 @@ def delete(*queues: str) -> None:
             durable_queue(queue).bind(connection.default_channel).delete()
 
 
+def delete_exchanges(*exchanges: str) -> None:
+    with broker_connection() as connection:
+        for exchange in exchanges:
+            connection.default_channel.exchange_delete(exchange)
+
+
 def close_broker_connections_of(pid: int) -> int:
     """Close, from the broker's side, every AMQP connection process `pid` has open.
 

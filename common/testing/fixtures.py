@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
+from common.messaging.broker import events_exchange
 from common.messaging.conf import messaging_settings
 from common.testing import broker
 
@@ -17,6 +18,13 @@ def delete_run_queues():
     yield
     if getattr(settings, "MESSAGING_QUEUE_PREFIX", ""):  # never touch unprefixed queues
         broker.delete(*run_queues())
+        if hasattr(settings, "MESSAGING"):  # its relay's, its tasks', its Celery events'
+            task_queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", None)
+            broker.delete_exchanges(
+                events_exchange().name,
+                *([task_queue] if task_queue else []),
+                settings.CELERY_EVENT_EXCHANGE,
+            )
 
 
 def run_queues() -> list[str]:

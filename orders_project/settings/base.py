@@ -40,6 +40,10 @@ MESSAGING = {
     "HANDLERS": {"payment.result": "orders_project.orders.handlers.handle_payment_result"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
+# Its own broker user (docs/security.md), and a remote control of its own: with the shared
+# default ("celery") either service could shut down or reconfigure the other's workers.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings("ORDERS_BROKER_URL")
+CELERY_CONTROL_EXCHANGE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}"
 
 # The saga closes itself (docs/orders.md): an order NEW for longer than this is asked about
 # again (its "order created" once more, through the outbox), then less and less often.

@@ -34,6 +34,10 @@ MESSAGING = {
     "HANDLERS": {"order.created": "payments_project.payments.handlers.handle_order_created"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
+# Its own broker user (docs/security.md), and a remote control of its own: with the shared
+# default ("celery") either service could shut down or reconfigure the other's workers.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings("PAYMENTS_BROKER_URL")
+CELERY_CONTROL_EXCHANGE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}"
 
 # Payments' own periodic tasks; Celery merges them with the shared sweeps (common/celery.py).
 CELERY_BEAT_SCHEDULE = {
