@@ -1,13 +1,19 @@
 """docker-compose.yml, checked without a Docker engine: `docker compose config` (or Debian's
 docker-compose) parses and validates it, and the result keeps the deployment's promises."""
 
+import json
 import os
 import re
 import runpy
 import shutil
+import stat
 import subprocess
+import sys
 import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 import yaml
 
@@ -36,18 +42,26 @@ def compose_config(*options: str, **variables: str) -> dict:
         result = subprocess.run(  # noqa: S603
             [*command, "--env-file", no_env_file.name, *options, "config"],
             cwd=REPO_ROOT,
-            env={
-                **environment,
-                "DJANGO_SECRET_KEY": "x" * 50,
-                "INTERNAL_API_TOKEN": "y" * 32,
-                "FLOWER_PASSWORD": "z" * 16,
-                **variables,
-            },
+            env={**environment, **REQUIRED_SECRETS, **variables},
             capture_output=True,
             text=True,
         )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)["services"]
+
+
+# Every secret the file requires (`${VAR:?...}`), with a value of the right shape.
+REQUIRED_SECRETS = {
+    "DJANGO_SECRET_KEY": "x" * 50,
+    "INTERNAL_API_TOKEN": "y" * 32,
+    "FLOWER_PASSWORD": "z" * 16,
+    "ORDERS_DB_PASSWORD": "orders-db-pw",
+    "PAYMENTS_DB_PASSWORD": "payments-db-pw",
+    "POSTGRES_SUPERUSER_PASSWORD": "superuser-pw",
+    "ORDERS_BROKER_PASSWORD": "orders-broker-pw",
+    "PAYMENTS_BROKER_PASSWORD": "payments-broker-pw",
+    "FLOWER_BROKER_PASSWORD": "flower-broker-pw",
+}
 
 
 def _has_compose_plugin() -> bool:
@@ -383,3 +397,173 @@ def test_grafana_takes_its_admin_login_from_the_environment():
     )
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_USER"] == "ops"
     assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "g" * 16
+
+
+# --- Least privilege (docs/security.md) ----------------------------------------------------
+
+
+def compose_config_without(missing: str) -> subprocess.CompletedProcess:
+    """`config` with every required secret but MISSING, from no environment or env file."""
+    command = ["docker", "compose"] if _has_compose_plugin() else ["docker-compose"]
+    environment = {k: v for k, v in os.environ.items() if k not in REQUIRED_SECRETS}
+    with tempfile.NamedTemporaryFile(suffix=".env") as no_env_file:
+        return subprocess.run(  # noqa: S603
+            [*command, "--env-file", no_env_file.name, "config"],
+            cwd=REPO_ROOT,
+            env={**environment, **{k: v for k, v in REQUIRED_SECRETS.items() if k != missing}},
+            capture_output=True,
+            text=True,
+        )
+
+
+def test_every_secret_the_file_requires_is_known_here_and_documented():
+    lines = (REPO_ROOT / "docker-compose.yml").read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    assert required == set(REQUIRED_SECRETS)
+    documented = set(re.findall(r"^(\w+)=", (REPO_ROOT / ".env.example").read_text(), re.M))
+    assert required <= documented
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED_SECRETS))
+def test_compose_stops_and_names_a_missing_secret(missing):
+    result = compose_config_without(missing)
+    assert result.returncode != 0
+    assert f"set {missing}, see .env.example" in result.stderr
+
+
+def credentials(service: dict) -> set[str]:
+    return {
+        name
+        for name in service.get("environment", {})
+        if name.endswith(("_DATABASE_URL", "_BROKER_URL", "_PASSWORD")) or name == "BROKER_URL"
+    }
+
+
+def test_each_container_gets_its_own_credentials_only(compose):
+    orders = {"ORDERS_DATABASE_URL", "ORDERS_BROKER_URL"}
+    payments = {"PAYMENTS_DATABASE_URL", "PAYMENTS_BROKER_URL"}
+    for name in ("orders", "orders-worker", "orders-beat"):
+        assert credentials(compose[name]) == orders, name
+    for name in ("payments", "payments-worker", "payments-beat"):
+        assert credentials(compose[name]) == payments, name
+    # The admin's password only where the admin user is created.
+    assert credentials(compose["orders-migrate"]) == orders | {"DJANGO_SUPERUSER_PASSWORD"}
+    assert credentials(compose["payments-migrate"]) == payments | {"DJANGO_SUPERUSER_PASSWORD"}
+    assert credentials(compose["gateway"]) == set()
+    assert credentials(compose["flower"]) == {"FLOWER_BROKER_URL"}
+    assert compose["flower"]["environment"]["DJANGO_SETTINGS_MODULE"] == (
+        "orders_project.settings.flower"
+    )
+    for name, user in (("orders", "orders"), ("payments", "payments")):
+        environment = compose[name]["environment"]
+        assert environment[f"{name.upper()}_BROKER_URL"] == (
+            f"amqp://{user}:{REQUIRED_SECRETS[f'{name.upper()}_BROKER_PASSWORD']}@rabbitmq:5672//"
+        )
+        assert environment[f"{name.upper()}_DATABASE_URL"] == (
+            f"postgres://{user}:{REQUIRED_SECRETS[f'{name.upper()}_DB_PASSWORD']}"
+            f"@{name}-db:5432/{name}"
+        )
+
+
+def test_each_database_gets_the_services_own_role_at_its_creation(compose):
+    for service in ("orders", "payments"):
+        database = compose[f"{service}-db"]
+        environment = database["environment"]
+        # The image's POSTGRES_USER is a superuser: the operator's, not the service's.
+        assert environment["POSTGRES_USER"] == "postgres"
+        assert environment["POSTGRES_PASSWORD"] == REQUIRED_SECRETS["POSTGRES_SUPERUSER_PASSWORD"]
+        assert environment["SERVICE_DB_ROLE"] == service
+        password = REQUIRED_SECRETS[f"{service.upper()}_DB_PASSWORD"]
+        assert environment["SERVICE_DB_PASSWORD"] == password
+        script = container_path(database, "/docker-entrypoint-initdb.d/create-service-role.sh")
+        assert script == str(REPO_ROOT / "deploy/postgres/create-service-role.sh")
+
+
+def test_the_databases_init_script_makes_a_role_that_is_no_superuser(tmp_path):
+    """Run against this machine's PostgreSQL, as the image runs it (but over TCP)."""
+    role = f"test_lp_init_{os.getpid()}"
+    admin = os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    result = subprocess.run(  # noqa: S603
+        ["sh", str(REPO_ROOT / "deploy/postgres/create-service-role.sh")],  # noqa: S607
+        env={
+            **os.environ,
+            "PGHOST": urlsplit(admin).hostname, "PGPORT": str(urlsplit(admin).port or 5432),
+            "POSTGRES_USER": urlsplit(admin).username, "PGPASSWORD": urlsplit(admin).password or "",
+            "SERVICE_DB_ROLE": role, "SERVICE_DB_PASSWORD": "pw",
+        },
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stderr
+        with psycopg.connect(admin, autocommit=True) as connection:
+            assert connection.execute(
+                "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles"
+                " WHERE rolname = %s",
+                [role],
+            ).fetchall() == [(False, False, False, True)]
+            assert connection.execute(
+                "SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database WHERE datname = %s",
+                [role],
+            ).fetchall() == [(role, f"{{{role}=CTc/{role}}}")]  # no PUBLIC entry: no CONNECT
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{role}"')
+            connection.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_rabbitmq_loads_the_services_users_and_no_default_one(compose, tmp_path):
+    rabbitmq = compose["rabbitmq"]
+    assert "RABBITMQ_DEFAULT_USER" not in rabbitmq.get("environment", {})
+    assert container_path(rabbitmq, "/etc/rabbitmq/shop/entrypoint.sh") == str(
+        REPO_ROOT / "deploy/rabbitmq/entrypoint.sh"
+    )
+    conf = container_path(rabbitmq, "/etc/rabbitmq/conf.d/20-shop.conf")
+    settings = dict(
+        line.split(" = ", 1)
+        for line in Path(conf).read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings == {
+        "load_definitions": "/etc/rabbitmq/shop-definitions.json",
+        "loopback_users.guest": "true",
+    }
+    # The committed template is what deploy/broker_users.py makes, for no queue prefix.
+    template = REPO_ROOT / "deploy/rabbitmq/definitions.json"
+    made = subprocess.run(  # noqa: S603
+        [sys.executable, str(REPO_ROOT / "deploy/broker_users.py"), "definitions", "--template"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert json.loads(template.read_text()) == json.loads(made)
+    # The entrypoint fills in the passwords from the container's environment, then goes on.
+    target = tmp_path / "definitions.json"
+    entrypoint = [part.replace("$$", "$") for part in rabbitmq["entrypoint"]]
+    started = subprocess.run(  # noqa: S603
+        [entrypoint[0], container_path(rabbitmq, entrypoint[1]), "echo", "started"],
+        env={
+            "PATH": os.environ["PATH"],
+            **rabbitmq["environment"],
+            "SHOP_DEFINITIONS_TEMPLATE": str(template),
+            "SHOP_DEFINITIONS": str(target),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout == "started\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    users = {user["name"]: user["password"] for user in json.loads(target.read_text())["users"]}
+    assert users == {
+        "orders": REQUIRED_SECRETS["ORDERS_BROKER_PASSWORD"],
+        "payments": REQUIRED_SECRETS["PAYMENTS_BROKER_PASSWORD"],
+        "flower": REQUIRED_SECRETS["FLOWER_BROKER_PASSWORD"],
+    }
+    refused = subprocess.run(  # noqa: S603
+        [entrypoint[0], container_path(rabbitmq, entrypoint[1]), "echo", "started"],
+        env={"PATH": os.environ["PATH"], "SHOP_DEFINITIONS_TEMPLATE": str(template),
+             "SHOP_DEFINITIONS": str(target)},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "set ORDERS_BROKER_PASSWORD" in refused.stderr
