@@ -12,7 +12,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerial
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from common.api.fields import MAX_AMOUNT
+from common.api.fields import CENT, MAX_AMOUNT
 from common.api.headers import IDEMPOTENCY_KEY_HEADER, USER_ID_HEADER
 from common.api.problems import DATABASE_UNAVAILABLE, PROBLEM_CONTENT_TYPE
 
@@ -182,12 +182,14 @@ class MoneyFieldExtension(OpenApiSerializerFieldExtension):
         if direction == "request":
             return {
                 "oneOf": [
-                    {"type": "string", "pattern": "^[0-9]{1,20}(\\.[0-9]{1,2})?$"},
+                    # Leading zeros aside, at most 10 digits before the point (1000000000).
+                    {"type": "string", "pattern": "^0*[0-9]{1,10}(\\.[0-9]{1,2})?$"},
                     {
                         "type": "number",
                         "minimum": 0,
                         "exclusiveMinimum": True,
                         "maximum": float(MAX_AMOUNT),
+                        "multipleOf": float(CENT),
                     },
                 ],
                 "example": "100.00",

@@ -6,8 +6,10 @@ components they use, and adds what it answers itself on every routed operation: 
 429 and 504, and the 503 that covers an unavailable service as well as a service's lost
 database (it replaces the service's own 503), as shared components/responses; and on every
 response the headers it sets: X-Request-Id always, RateLimit and RateLimit-Policy when rate
-limits counted the request. `manage.py build_openapi` writes gateway/openapi.json; `--check`
-fails when the committed file no longer matches the services (a test runs it).
+limits counted the request. Also the HTTP server's own refusals of a request too large to
+read (414, 431), which are not problem details. `manage.py build_openapi` writes
+gateway/openapi.json; `--check` fails when the committed file no longer matches the
+services (a test runs it).
 """
 
 import json
@@ -147,6 +149,25 @@ GATEWAY_RESPONSES = {
 }
 
 
+# What the HTTP server (gunicorn) answers itself, before the gateway sees the request: a
+# request line or headers over its limits (any client can send them, to any operation).
+# Its short HTML pages are not problem details and carry no X-Request-Id.
+SERVER_RESPONSES = {
+    "414": (
+        "UriTooLong",
+        "URI Too Long: the request line (method, path and query string) is over 4094 bytes. "
+        "Answered by the HTTP server before the API reads the request, as a short HTML "
+        "page: not problem details, and without X-Request-Id.",
+    ),
+    "431": (
+        "RequestHeaderFieldsTooLarge",
+        "Request Header Fields Too Large: a header is over 8190 bytes, or there are more "
+        "than 100. Answered by the HTTP server before the API reads the request, as a short "
+        "HTML page: not problem details, and without X-Request-Id.",
+    ),
+}
+
+
 def build_public_document(schemas: dict[str, dict]) -> dict:
     paths: dict[str, dict] = {}
     components: dict[str, dict[str, dict]] = {}
@@ -162,7 +183,13 @@ def build_public_document(schemas: dict[str, dict]) -> dict:
             if components.setdefault(kind, {}).setdefault(name, component) != component:
                 raise ValueError(f"component {kind}/{name} differs between the services")
     components["headers"] = HEADERS
-    components["responses"] = {name: _response(*spec) for name, *spec in GATEWAY_RESPONSES.values()}
+    components["responses"] = {
+        **{name: _response(*spec) for name, *spec in GATEWAY_RESPONSES.values()},
+        **{
+            name: {"description": text, "content": {"text/html": {"schema": {"type": "string"}}}}
+            for name, text in SERVER_RESPONSES.values()
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {
@@ -190,7 +217,7 @@ def _with_gateway_answers(operation: dict) -> dict:
         for name in (REQUEST_ID_HEADER, *RATE_LIMIT_HEADERS):
             headers[name] = {"$ref": f"#/components/headers/{name}"}
         responses[status] = response
-    for status, (name, _, _) in GATEWAY_RESPONSES.items():
+    for status, (name, *_) in (GATEWAY_RESPONSES | SERVER_RESPONSES).items():
         responses[status] = {"$ref": f"#/components/responses/{name}"}
     return {**operation, "responses": dict(sorted(responses.items()))}
 
