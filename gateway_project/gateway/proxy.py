@@ -82,7 +82,11 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         logger.warning("%s unavailable for %s %s: %s", route.upstream, request.method, path, exc)
         detail = f"The {route.upstream} service is unavailable."
         return problem_json_response(request, 503, "upstream-unavailable", detail)
-    return rate_limit.annotate(_client_response(answer, request.method))
+    response = _client_response(answer, request.method)
+    if "Allow" in response:
+        # The service's view names its own methods (OPTIONS, say); the client has the route's.
+        response["Allow"] = ", ".join(route.allowed_methods)
+    return rate_limit.annotate(response)
 
 
 # A refused body up to this size is read and dropped, so the client's keep-alive

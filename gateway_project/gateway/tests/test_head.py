@@ -35,3 +35,11 @@ def test_head_is_405_where_there_is_no_get(client, upstreams, path):
 def test_the_allow_header_names_head_beside_get(client, upstreams):
     assert client.put("/orders/abc")["Allow"] == "GET, HEAD"
     assert client.delete("/accounts/balance")["Allow"] == "GET, HEAD"
+
+
+def test_a_services_allow_header_becomes_the_routes(client, upstreams):
+    upstreams["orders"].extra_headers = {"Allow": "GET, POST, HEAD, OPTIONS"}
+
+    response = client.get("/orders/abc", headers={"X-User-Id": "u-1"})
+
+    assert response["Allow"] == "GET, HEAD"
