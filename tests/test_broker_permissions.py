@@ -3,6 +3,7 @@ under names and a queue prefix of this test's own: each may do what its processe
 RabbitMQ refuses it anything else. The end-to-end tests run whole stacks on such users."""
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -229,3 +230,35 @@ def test_the_users_are_no_administrators(broker):
         if line.startswith(broker.users)
     }
     assert tags == {broker.users + g: "[]" for g in ("orders", "payments", "flower")}
+
+
+ROUTE_PRINTER = """
+import json, django
+django.setup()
+from django.conf import settings
+from {service}_project.celery import app
+route = app.amqp.router.route({{}}, "messaging.relay_outbox")
+print(json.dumps([settings.CELERY_TASK_DEFAULT_QUEUE, route["exchange"], route["routing_key"],
+                  route["queue"].name, app.conf.control_exchange, app.conf.event_exchange]))
+"""
+
+
+@pytest.mark.parametrize("service", ["orders", "payments"])
+def test_celery_sends_each_services_tasks_to_its_own_exchange(service):
+    # Celery's default for a direct queue is the default exchange, which no user may write.
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", ROUTE_PRINTER.format(service=service)],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": f"{service}_project.settings.test",
+             "MESSAGING_QUEUE_PREFIX": "test-route."},
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    queue = f"test-route.{service}.tasks"
+    assert json.loads(result.stdout.splitlines()[-1]) == [
+        queue,
+        queue,
+        queue,
+        queue,
+        f"test-route.{service}",
+        "test-route.celeryev",
+    ]

@@ -7,6 +7,7 @@ tests/test_database_roles.py show what the broker and the database refuse them.)
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -115,3 +116,18 @@ def test_the_admins_keep_their_sessions_apart(stack, process):
     login = httpx.get(f"{stack.url(process)}/admin/login/")
     assert login.status_code == 200
     assert f"{process}_csrftoken" in login.cookies
+
+
+def test_nothing_the_processes_do_is_refused_by_the_broker(stack):
+    # Beat's sweeps, wake-ups, events, pings and the relay, a few rounds of each: a refused
+    # operation closes its channel with ACCESS_REFUSED, which the process logs.
+    assert stack.wait_healthy().returncode == 0
+    time.sleep(3)
+    logs = Path(stack.env["VAR_DIR"]) / "log"
+    refused = [
+        f"{log.name}: {line}"
+        for log in sorted(logs.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "ACCESS_REFUSED" in line
+    ]
+    assert refused == []

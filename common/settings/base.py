@@ -231,6 +231,14 @@ def broker_settings(variable: str = "BROKER_URL") -> tuple[str, dict]:
     return url, {"confirm_publish": True}
 
 
+def own_exchange_task_routes(queue: str) -> dict:
+    """CELERY_TASK_ROUTES that publish every task to its queue's own exchange (of the same
+    name, which the worker declares and binds). Celery's default for a direct queue is the
+    default exchange, which reaches every queue, so the services' broker users may not write
+    to it (docs/security.md, "Least privilege")."""
+    return {"*": {"queue": queue, "exchange": queue, "routing_key": queue}}
+
+
 # Celery (common/celery.py is the app factory). The settings that matter for not losing work:
 # each service reads its own broker URL (its settings/base.py); this is the shared default.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings()

@@ -44,6 +44,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
 # default ("celery") either service could shut down or reconfigure the other's workers.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings("ORDERS_BROKER_URL")
 CELERY_CONTROL_EXCHANGE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}"
+CELERY_TASK_ROUTES = own_exchange_task_routes(CELERY_TASK_DEFAULT_QUEUE)
 
 # The saga closes itself (docs/orders.md): an order NEW for longer than this is asked about
 # again (its "order created" once more, through the outbox), then less and less often.

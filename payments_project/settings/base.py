@@ -38,6 +38,7 @@ CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
 # default ("celery") either service could shut down or reconfigure the other's workers.
 CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = broker_settings("PAYMENTS_BROKER_URL")
 CELERY_CONTROL_EXCHANGE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}"
+CELERY_TASK_ROUTES = own_exchange_task_routes(CELERY_TASK_DEFAULT_QUEUE)
 
 # Payments' own periodic tasks; Celery merges them with the shared sweeps (common/celery.py).
 CELERY_BEAT_SCHEDULE = {
