@@ -107,7 +107,8 @@ def test_orders_placed_while_the_payments_worker_is_dead_are_paid(stack):
 def restarts(stack: Stack) -> dict[str, int]:
     status = stack.wait_healthy()
     assert status.returncode == 0, status.stdout
-    rows = [line.split() for line in status.stdout.splitlines() if not line.startswith("==>")]
+    table = status.stdout.split("\n\n")[0]  # the metrics summary follows a blank line
+    rows = [line.split() for line in table.splitlines() if not line.startswith("==>")]
     return {row[0]: int(row[2]) for row in rows[1:]}  # NAME PID RESTARTS STATE
 
 
