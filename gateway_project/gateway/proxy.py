@@ -47,6 +47,11 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
     try:
         user_id = auth.caller(request)
     except auth.Refused as refusal:
+        # A refused token still costs its address a token: a flood of bad tokens from one
+        # address ends in 429s like any other flood.
+        address_limit = ratelimit.check(request, user_id=None)
+        if not address_limit.allowed:
+            return address_limit.refusal(request)
         return refusal.response(request)
     # Counted on the user the services will see (after authentication) and the address.
     rate_limit = ratelimit.check(request, user_id=user_id)

@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory
 from prometheus_client import REGISTRY
 
-from gateway_project.gateway import ratelimit, views
+from gateway_project.gateway import auth, ratelimit, views
 from gateway_project.settings.base import _rate_limit
 
 PROBLEM = "application/problem+json"
@@ -412,3 +412,21 @@ def test_readyz_keeps_a_not_ready_answer_as_long(client, upstreams):
 
     assert client.get("/readyz").status_code == 503  # the same second: the kept answer
     assert len(upstreams["payments"].seen) == 1
+
+
+def test_refused_tokens_count_against_their_address(client, upstreams, limits):
+    limits.GATEWAY_AUTH, limits.GATEWAY_JWT_SECRET = "jwt", "s" * 32
+    auth._verifier.cache_clear()  # built from the settings of this test
+    limits.GATEWAY_RATE_LIMIT_PER_ADDRESS, limits.GATEWAY_RATE_LIMIT_ADDRESS_BURST = 0.01, 3
+
+    answers = [
+        client.get(
+            "/orders", headers={"Authorization": f"Bearer bad-{n}"}, REMOTE_ADDR="203.0.113.9"
+        )
+        for n in range(4)
+    ]
+
+    assert [answer.status_code for answer in answers] == [401, 401, 401, 429]
+    assert answers[-1].json()["violated-policies"] == ["address"]
+    assert upstreams["orders"].seen == []
+    auth._verifier.cache_clear()
