@@ -16,6 +16,7 @@ from django.utils import timezone
 from common.messaging.events import publishing_together, record_event
 from common.observability import metrics
 from orders_project.orders import selectors
+from orders_project.orders.live import order_status_notify
 from orders_project.orders.models import Order
 from orders_project.orders.signals import stuck_orders_reported
 
@@ -36,6 +37,7 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
         updated_at=now,
         request_id=request_id,
     )
+    order_status_notify(order)
     record_event(
         type=ORDER_CREATED, payload=_order_created(order), headers={"request_id": request_id}
     )
@@ -78,6 +80,7 @@ def order_apply_payment_result(
         order.status, order.reason = Order.Status.CANCELLED, reason
     order.updated_at = timezone.now()
     order.save(update_fields=["status", "reason", "updated_at"])
+    order_status_notify(order)
     logger.info("Order %s %s%s", order.id, order.status, f" ({reason})" if reason else "")
     completed = metrics.orders_completed.labels(order.status, order.reason)
     transaction.on_commit(completed.inc)
