@@ -6,6 +6,8 @@ Secrets have no defaults here: DJANGO_SECRET_KEY must come from the environment 
 
 from datetime import timedelta
 
+from django.core.exceptions import ImproperlyConfigured
+
 from common.logging import logging_settings
 from common.settings.env import REPO_ROOT, env
 
@@ -122,11 +124,45 @@ def database_from_env(var: str, default_url: str) -> dict:
     if database["ENGINE"] == "django.db.backends.postgresql":
         database["ENGINE"] = "common.postgresql"  # a deadline for every answer
         database["OPTIONS"] = {**database.get("OPTIONS", {}), **postgres_timeouts()}
+        if database_pooler() == "pgbouncer":
+            behind_transaction_pooler(database)
     database.setdefault("TEST", {})
     if env.str("TEST_DATABASE_SUFFIX", default=""):
         # Lets two test runs on one server stay apart (CI and a developer, say).
         database["TEST"]["NAME"] = f"test_{database['NAME']}_{env.str('TEST_DATABASE_SUFFIX')}"
     return database
+
+
+def database_pooler() -> str:
+    """DATABASE_POOLER: "" (connections straight to PostgreSQL) or "pgbouncer" (a
+    transaction-mode PgBouncer in between, as in deploy/k8s/)."""
+    pooler = env.str("DATABASE_POOLER", default="")
+    if pooler not in ("", "pgbouncer"):
+        raise ImproperlyConfigured(f'DATABASE_POOLER must be "" or "pgbouncer", not {pooler!r}')
+    return pooler
+
+
+def behind_transaction_pooler(database: dict) -> None:
+    """What a transaction-mode pooler needs (docs/kubernetes.md, "PgBouncer"): each
+    transaction may run on another server connection, so nothing may outlive one.
+
+    - No server-side cursors: Django declares them WITH HOLD outside a transaction
+      (QuerySet.iterator()), and the next fetch would find another session.
+    - No prepared statements (psycopg 3's prepare_threshold) and client-side binding only:
+      a statement prepared on one server connection is unknown to the next (PgBouncer 1.18,
+      Debian's, does not track them).
+    - Django's own pool off: PgBouncer is the pool; two would hold idle connections twice.
+    - No `options` startup parameter: PgBouncer refuses it ("unsupported startup
+      parameter"). The pooler sets the same server time-outs on every server connection
+      (connect_query in its pgbouncer.ini); the client-side answer deadline stays here.
+    CONN_MAX_AGE stays: a persistent connection holds a client slot of PgBouncer (cheap),
+    not a server connection. select_for_update, SET LOCAL and pg_advisory_xact_lock live
+    within one transaction and work as before.
+    """
+    database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    options = database["OPTIONS"]
+    options.pop("options", None)
+    options.update(prepare_threshold=None, server_side_binding=False, pool=False)
 
 
 def postgres_timeouts() -> dict:
