@@ -10,7 +10,7 @@ Recording is cheap (a counter is one write to a memory-mapped file), so it is al
 the benchmark reports what it costs (docs/performance.md).
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HANDLER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -44,6 +44,16 @@ rate_limited = Counter(
 rate_limit_store_errors = Counter(
     "shop_gateway_rate_limit_store_errors",
     "Requests let through unchecked because Redis, the rate limits' store, did not answer.",
+)
+live_subscribers = Gauge(
+    "shop_gateway_live_subscribers",
+    "Clients waiting on an order's status (event streams and long-polls), summed over the "
+    "gateway's live processes.",
+    multiprocess_mode="livesum",
+)
+live_notifications = Counter(
+    "shop_gateway_live_notifications",
+    "Order changes the gateway's listeners received from Orders (LISTEN/NOTIFY), per process.",
 )
 
 # Messaging, in whichever process publishes or consumes.
