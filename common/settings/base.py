@@ -100,6 +100,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(REPO_ROOT / "var" / "static"))
+# The gateway's page (/) has assets of its own. One collection holds every process's static
+# files (manage_all.sh and the Dockerfile run it with a service's settings), so it looks in
+# the gateway's folder too; the gateway itself finds them as its app's.
+STATICFILES_DIRS = [REPO_ROOT / "gateway_project" / "gateway" / "static"]
 
 # Request bodies of the API are small JSON documents.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
@@ -236,8 +240,8 @@ INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
 # Idempotency-Key records are kept at least this long (Stripe keeps them 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
-# Messaging (common/messaging, docs/messaging.md). Each service adds its SERVICE, ROUTES,
-# CONSUME and HANDLERS; the defaults of every other key are in common/messaging/conf.py.
+# Messaging (common/messaging, docs/messaging.md). Each service adds its SERVICE and
+# CONSUME; the defaults of every other key are in common/messaging/conf.py.
 MESSAGING_QUEUE_PREFIX = env.str("MESSAGING_QUEUE_PREFIX", default="")
 MESSAGING = {
     "QUEUE_PREFIX": MESSAGING_QUEUE_PREFIX,
