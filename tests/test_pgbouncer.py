@@ -109,10 +109,7 @@ def database():
 def pgbouncer(database, tmp_path_factory):
     """PgBouncer in transaction mode on a free port; yields its port."""
     if not Path(PGBOUNCER).exists():
-        pytest.fail(
-            "pgbouncer is not installed (Debian's package `pgbouncer`, which "
-            "`manage_all.sh test` installs)"
-        )
+        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (Debian's package)")
     directory = tmp_path_factory.mktemp("pgbouncer")
     directory.chmod(0o755)  # it runs as nobody when started by root, and reads from here
     host, port = SERVER.rpartition("@")[2].split(":")
