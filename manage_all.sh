@@ -26,9 +26,11 @@ LOG_DIR="$VAR_DIR/log"
 export ENV_FILE="${ENV_FILE:-$ROOT/.env}"
 
 SERVICES=(orders payments)
-# In start order; `down` stops the web processes first, then beats, then workers.
+# In start order; `down` stops the web processes first, then beats, then workers. With
+# SCALE=N, set_processes adds instances 2..N of the gateway, the workers and the beats.
 PROCESSES=(orders payments gateway orders-worker payments-worker orders-beat payments-beat flower)
 STOP_ORDER=(gateway orders payments flower orders-beat payments-beat orders-worker payments-worker)
+SCALED_KINDS=(gateway orders-worker payments-worker orders-beat payments-beat)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -45,6 +47,48 @@ load_env() {
     read_env_file "$RUN_DIR/backends.env" override
   fi
   set_broker_urls
+  set_processes
+}
+
+# SCALE=N (1 to 8, default 1): N gateways on the one public port (SO_REUSEPORT: the kernel
+# spreads connections over them), N workers and N beats per service, named gateway-2,
+# orders-worker-2, ... Several of each are safe by design: consumers share a queue, every
+# claim is FOR UPDATE SKIP LOCKED, and the inbox absorbs what two of them receive twice
+# (docs/scaling.md). A running stack keeps the scale it was started with.
+set_processes() {
+  local scale="${SCALE:-}" kind
+  if [[ -z "$scale" ]]; then
+    scale="$(cat "$RUN_DIR/scale" 2>/dev/null || echo 1)"
+  fi
+  [[ "$scale" =~ ^[1-8]$ ]] || die "SCALE must be a whole number from 1 to 8 (got '$scale')"
+  export SCALE="$scale"
+  PROCESSES=(orders payments) STOP_ORDER=()
+  for kind in gateway orders-worker payments-worker orders-beat payments-beat flower; do
+    PROCESSES+=("$(instances_of "$kind")")
+  done
+  for kind in gateway orders payments flower orders-beat payments-beat orders-worker \
+              payments-worker; do
+    STOP_ORDER+=("$(instances_of "$kind")")
+  done
+  # One word per process (instances_of printed each kind's instances on one line).
+  read -r -a PROCESSES <<< "${PROCESSES[*]}"
+  read -r -a STOP_ORDER <<< "${STOP_ORDER[*]}"
+}
+
+instances_of() {  # KIND -> its processes at this SCALE: "orders-worker orders-worker-2"
+  local names="$1" instance
+  if [[ " ${SCALED_KINDS[*]} " == *" $1 "* ]]; then
+    for ((instance = 2; instance <= SCALE; instance++)); do names+=" $1-$instance"; done
+  fi
+  echo "$names"
+}
+
+kind_of() {  # orders-worker-2 -> orders-worker; orders -> orders
+  if [[ "$1" =~ ^(.+)-([0-9]+)$ ]]; then echo "${BASH_REMATCH[1]}"; else echo "$1"; fi
+}
+
+instance_of() {  # orders-worker-2 -> 2; orders-worker -> 1
+  if [[ "$1" =~ -([0-9]+)$ ]]; then echo "${BASH_REMATCH[1]}"; else echo 1; fi
 }
 
 # FILE [override]: export its variables, parsed by django-environ as the services parse
@@ -345,21 +389,30 @@ settings_of() {  # Flower: Orders' settings with a broker user of its own
   else echo "$(service_of "$1")_project.settings.production"; fi
 }
 
+# Every gateway instance binds the one public port; a worker's instance N serves /metrics on
+# its own port: ORDERS_WORKER_N_METRICS_PORT, by default the first one's + 10 * (N - 1).
 port_of() {
-  case "$1" in
+  local instance variable
+  instance="$(instance_of "$1")"
+  case "$(kind_of "$1")" in
     orders) echo "$ORDERS_PORT" ;;
     payments) echo "$PAYMENTS_PORT" ;;
     gateway) echo "$GATEWAY_PORT" ;;
     flower) echo "$FLOWER_PORT" ;;
-    orders-worker) echo "$ORDERS_WORKER_METRICS_PORT" ;;
-    payments-worker) echo "$PAYMENTS_WORKER_METRICS_PORT" ;;
+    orders-worker|payments-worker)
+      variable="$(port_variable_of "$1")"
+      if (( instance == 1 )); then echo "${!variable}"
+      else
+        local first; first="$(port_variable_of "$(kind_of "$1")")"
+        echo "${!variable:-$(( ${!first} + 10 * (instance - 1) ))}"
+      fi ;;
   esac
 }
 
 port_variable_of() {  # NAME -> the variable that sets its port: ORDERS_PORT, ORDERS_WORKER_METRICS_PORT
   local variable="${1^^}"
   variable="${variable//-/_}"
-  [[ "$1" == *-worker ]] && variable+="_METRICS"
+  [[ "$(kind_of "$1")" == *-worker ]] && variable+="_METRICS"
   echo "${variable}_PORT"
 }
 
@@ -369,11 +422,11 @@ port_variable_of() {  # NAME -> the variable that sets its port: ORDERS_PORT, OR
 process_environment() {
   local name="$1" environment
   environment="DJANGO_SETTINGS_MODULE=\"$(settings_of "$name")\""
-  case "$name" in
+  case "$(kind_of "$name")" in
     orders|payments|gateway|*-worker)
       environment+=",PROMETHEUS_MULTIPROC_DIR=\"$VAR_DIR/metrics/$name\"" ;;
   esac
-  case "$name" in
+  case "$(kind_of "$name")" in
     *-worker) environment+=",METRICS_PORT=\"$(port_of "$name")\",METRICS_ADDRESS=\"127.0.0.1\"" ;;
   esac
   echo "$environment"
@@ -386,7 +439,7 @@ process_command() {
   service="$(service_of "$name")"
   app="${service}_project"
   launch="$VENV/bin/python -m common.observability.launch"
-  case "$name" in
+  case "$(kind_of "$name")" in
     orders|payments)
       echo "$launch $VENV/bin/gunicorn $app.wsgi:application -c deploy/gunicorn.conf.py" \
            "--bind 127.0.0.1:$(port_of "$name") --name $name"
@@ -394,7 +447,8 @@ process_command() {
     gateway)
       # Threads: a gateway request mostly waits on a service.
       echo "$launch $VENV/bin/gunicorn gateway_project.wsgi:application -c deploy/gunicorn.conf.py" \
-           "--bind $GATEWAY_BIND:$GATEWAY_PORT --name gateway --threads ${GATEWAY_THREADS:-8}"
+           "--bind $GATEWAY_BIND:$GATEWAY_PORT --name $name --threads ${GATEWAY_THREADS:-8}" \
+           "$( (( SCALE == 1 )) || echo --reuse-port)"
       ;;
     flower)
       [[ -n "${FLOWER_PASSWORD:-}" ]] || die "set FLOWER_PASSWORD (in $ENV_FILE) for Flower's login"
@@ -553,7 +607,7 @@ pid_of() {  # the pid of a running process, or failure
 # over the broker; beat has run for STARTSECS since it was last started.
 answers() {
   local name="$1"
-  case "$name" in
+  case "$(kind_of "$name")" in
     orders|payments|gateway) http_ok "http://127.0.0.1:$(port_of "$name")/readyz" ;;
     flower) http_ok "http://127.0.0.1:$FLOWER_PORT/healthcheck" ;;  # needs no login
     *-worker)  # twice: the embedded mode's file broker loses a reply now and then
@@ -571,7 +625,7 @@ worker_pings() {
 # log format has it), so a line of an earlier run does not count.
 ready() {
   local pid
-  case "$1" in
+  case "$(kind_of "$1")" in
     *-worker)
       pid="$(pid_of "$1")" || return 1
       # grep -c, not -q: -q could stop reading early and fail the pipe (pipefail). The
@@ -589,6 +643,8 @@ start_processes() {
   for name in "$@"; do
     known_process "$name"
     port="$(port_of "$name")"
+    # Instances of a scaled gateway share their port (SO_REUSEPORT).
+    [[ "$(kind_of "$name")" == gateway ]] && (( SCALE > 1 )) && continue
     if [[ -n "$port" ]] && ! pid_of "$name" >/dev/null && ! port_free "$port"; then
       die "port $port for $name is taken by another process (set $(port_variable_of "$name"))"
     fi
@@ -668,6 +724,7 @@ cmd_up() {
   # and one collection keeps one manifest that holds every file.
   say "collecting static files"
   manage payments collectstatic --no-input --verbosity 0
+  echo "$SCALE" > "$RUN_DIR/scale"
   start_processes "${PROCESSES[@]}"
   if [[ -f "$RUN_DIR/backends.env" ]]; then print_embedded_banner; fi
   cat <<EOF
@@ -694,7 +751,7 @@ cmd_down() {
     say "stopped supervisord"
   fi
   delete_broker_users || say "could not delete the broker users (see above)"
-  rm -f "$RUN_DIR/backends.env"
+  rm -f "$RUN_DIR/backends.env" "$RUN_DIR/scale"
 }
 
 cmd_status() {  # exits non-zero unless every process runs and answers
