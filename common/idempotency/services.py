@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from common.db import insert_or_skip
@@ -23,6 +23,11 @@ class IdempotencyKeyReused(UnprocessableError):
 class IdempotencyKeyBusy(ConflictError):
     code = "idempotency-key-busy"
     title = "Idempotency key busy"
+
+
+KEY_BUSY = "The Idempotency-Key is in use by another request; retry."
+# PostgreSQL's SQLSTATE when a lock wait outlasts lock_timeout (DB_LOCK_TIMEOUT_SECONDS).
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -52,24 +57,19 @@ def idempotent_call(
     commits, then replays its response; if the first one failed (raised), nothing of it was
     kept and the waiting request performs the effect itself. Errors are therefore never
     stored: a retry after a 4xx runs again, as with Stripe for requests that did not execute.
+    A first request still running when the wait reaches the lock time-out makes the waiting
+    one a 409 (key busy; retry), not the 503 of a database outage.
     """
     with transaction.atomic():
         # Twice at most: the record that made the claim fail may be purged (expired) before
         # it is read, and then the key is free to claim again.
         for _ in range(2):
-            claimed = insert_or_skip(
-                IdempotencyRecord,
-                ["user_id", "key"],
-                user_id=user_id,
-                key=key,
-                request_fingerprint=fingerprint,
-            )
-            if claimed:
+            if _claim(user_id=user_id, key=key, fingerprint=fingerprint):
                 break
             if (stored := _replay(user_id=user_id, key=key, fingerprint=fingerprint)) is not None:
                 return stored
         else:
-            raise IdempotencyKeyBusy("The Idempotency-Key is in use by another request; retry.")
+            raise IdempotencyKeyBusy(KEY_BUSY)
         response = perform()
         IdempotencyRecord.objects.filter(user_id=user_id, key=key).update(
             response_status=response.status,
@@ -77,6 +77,23 @@ def idempotent_call(
             response_headers=response.headers,
         )
         return response
+
+
+def _claim(*, user_id: str, key: str, fingerprint: str) -> bool:
+    try:
+        claimed = insert_or_skip(
+            IdempotencyRecord,
+            ["user_id", "key"],
+            user_id=user_id,
+            key=key,
+            request_fingerprint=fingerprint,
+        )
+    except OperationalError as exc:
+        # Only the lock wait: any other failure of the database stays a 503.
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise IdempotencyKeyBusy(KEY_BUSY) from exc
+        raise
+    return claimed is not None
 
 
 def _replay(*, user_id: str, key: str, fingerprint: str) -> StoredResponse | None:
