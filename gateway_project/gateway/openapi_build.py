@@ -172,9 +172,12 @@ def build_public_document(schemas: dict[str, dict]) -> dict:
     paths: dict[str, dict] = {}
     components: dict[str, dict[str, dict]] = {}
     for route in ROUTES:
-        operations = schemas[route.upstream]["paths"][public_path(route)]
+        operations = schemas[route.upstream]["paths"][
+            public_path(route).removesuffix("/events") if route.streams else public_path(route)
+        ]
         paths[public_path(route)] = {
-            m.lower(): _with_gateway_answers(operations[m.lower()]) for m in route.methods
+            m.lower(): _with_gateway_answers(_live(route, operations[m.lower()]))
+            for m in route.methods
         }
         for kind, name in _referenced_components(
             paths[public_path(route)], schemas[route.upstream]
@@ -206,6 +209,75 @@ def build_public_document(schemas: dict[str, dict]) -> dict:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {kind: dict(sorted(items.items())) for kind, items in components.items()},
+    }
+
+
+# Live status (gateway/live/): the order's long-poll parameter and its event stream.
+WAIT_PARAMETER = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": "Wait up to this many seconds (0 to 30) for the order to leave NEW: the "
+    "answer comes as soon as it is FINISHED or CANCELLED, or with the order as it is (NEW) "
+    "when the time is up. Given once; anything else is a 400 naming `wait`. Without it the "
+    "order is answered at once.",
+    "schema": {"type": "number", "minimum": 0, "maximum": 30},
+}
+LAST_EVENT_ID_PARAMETER = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "The `id` of the last event the client received (a status): that status "
+    "is not sent again; when it is the order's terminal status, the answer is 204.",
+    "schema": {"type": "string"},
+}
+EVENTS_DESCRIPTION = (
+    "The order's status as Server-Sent Events (text/event-stream). On connect, the current "
+    "status; then the terminal one (FINISHED or CANCELLED) when it happens; each status at "
+    "most once per stream, each event `id: <status>`, `event: status`, `data: <the order as "
+    "GET /orders/{order_id} answers it>`. The stream ends after the terminal event, or after "
+    "5 minutes (reconnect with `Last-Event-ID`); a `: keep-alive` comment every 15 s; "
+    "`retry:` once. Another user's order is a 404, as an unknown id is, before any stream "
+    "starts. 204 when `Last-Event-ID` is the order's terminal status (nothing more to say)."
+)
+
+
+def _live(route: Route, operation: dict) -> dict:
+    """The operation as the live routes change it (a copy; others as they are)."""
+    if route.waits:
+        parameters = [*operation.get("parameters", []), WAIT_PARAMETER]
+        return {**operation, "parameters": parameters}
+    if not route.streams:
+        return operation
+    responses = {
+        status: response
+        for status, response in operation["responses"].items()
+        if status not in ("200", "406")  # the stream's Accept is not Orders' to judge
+    }
+    responses["200"] = {
+        "description": "The stream of the order's statuses.",
+        "headers": {
+            "Cache-Control": {"schema": {"type": "string", "enum": ["no-cache"]}},
+        },
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": 'retry: 3000\n\nid: NEW\nevent: status\ndata: {"id": "...", '
+                '"status": "NEW", ...}\n\nid: FINISHED\nevent: status\ndata: {...}\n\n',
+            }
+        },
+    }
+    responses["204"] = {
+        "description": "No Content: the client has seen the order's terminal status "
+        "(`Last-Event-ID`); nothing more will come (an EventSource stops reconnecting)."
+    }
+    return {
+        **operation,
+        "operationId": "order_events",
+        "summary": "The order's status, live (Server-Sent Events)",
+        "description": EVENTS_DESCRIPTION,
+        "parameters": [*operation.get("parameters", []), LAST_EVENT_ID_PARAMETER],
+        "responses": responses,
     }
 
 

@@ -1,7 +1,7 @@
 """Forwarding one request along its route, and shaping the answer."""
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -11,7 +11,7 @@ from common.api.headers import USER_ID_HEADER
 from common.api.internal import INTERNAL_TOKEN_HEADER
 from common.api.problems import problem_json_response
 from common.observability.http import REQUEST_ID_HEADER
-from gateway_project.gateway import auth, ratelimit, upstream
+from gateway_project.gateway import auth, live, ratelimit, upstream
 from gateway_project.gateway.routes import Route
 
 logger = logging.getLogger(__name__)
@@ -65,16 +65,51 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
         )
     path = route.upstream_path(**kwargs)
     query = request.META.get("QUERY_STRING", "")
+    waits = route.waits and "wait" in request.GET
+    if waits:
+        wait_seconds = live.wait_seconds_of(request.GET.getlist("wait"))
+        if wait_seconds is None:
+            return problem_json_response(
+                request,
+                400,
+                "validation-error",
+                f"`wait` must be given once: seconds, from 0 to {live.MAX_WAIT_SECONDS}.",
+                errors={"wait": [f"A number from 0 to {live.MAX_WAIT_SECONDS}, given once."]},
+            )
+        # Orders knows no `wait` (and refuses unknown parameters): it stays here.
+        query = urlencode(
+            [pair for pair in parse_qsl(query, keep_blank_values=True) if pair[0] != "wait"]
+        )
     try:
         headers = _forwarded_headers(request, user_id)
-        answer = upstream.call(
-            route.upstream,
-            request.method,
-            f"{path}?{query}" if query else path,
-            headers=headers,
-            body=body or None,
-            replayed_by_key=route.replays_by_idempotency_key and "Idempotency-Key" in headers,
-        )
+        if route.streams:  # the client accepts the stream; its reads are Orders' JSON
+            headers.pop("Accept", None)
+
+        def send() -> upstream.UpstreamResponse:
+            return upstream.call(
+                route.upstream,
+                "GET" if route.streams else request.method,  # a stream reads its order
+                f"{path}?{query}" if query else path,
+                headers=headers,
+                body=body or None,
+                replayed_by_key=route.replays_by_idempotency_key and "Idempotency-Key" in headers,
+            )
+
+        if route.streams:
+            answer = live.event_stream(
+                live.hub(),
+                kwargs["order_id"],
+                send,
+                last_event_id=request.headers.get("Last-Event-ID", "").strip(),
+                lifetime=settings.GATEWAY_LIVE_STREAM_SECONDS,
+                head=request.method == "HEAD",
+            )
+            if isinstance(answer, HttpResponse):
+                return rate_limit.annotate(answer)
+        elif waits:
+            answer = live.long_poll(live.hub(), kwargs["order_id"], send, wait_seconds)
+        else:
+            answer = send()
     except upstream.UpstreamTimeout as exc:
         logger.warning("%s timed out on %s %s: %s", route.upstream, request.method, path, exc)
         return problem_json_response(

@@ -1,4 +1,4 @@
-"""The route table: the six public endpoints of the contract, and nothing else.
+"""The route table: the public endpoints of the contract, and nothing else.
 
 A request is forwarded to the path rebuilt from its route (never to the path the client
 sent), so dot segments, encoded slashes or absolute URLs cannot reach any other upstream
@@ -35,6 +35,10 @@ class Route:
     # The service answers a POST with an Idempotency-Key once and replays that answer, so
     # the gateway may send it twice (upstream.call).
     replays_by_idempotency_key: bool = False
+    # Live status (gateway/live/): GET answers once the order is terminal when asked to
+    # `wait`; or the route is the order's event stream, read from the order's own route.
+    waits: bool = False
+    streams: bool = False
 
     @property
     def allowed_methods(self) -> tuple[str, ...]:
@@ -42,7 +46,8 @@ class Route:
         return (*self.methods, "HEAD") if "GET" in self.methods else self.methods
 
     def upstream_path(self, **kwargs: str) -> str:
-        path = self.path
+        # An event stream reads its order (the stream is the gateway's, not a service's).
+        path = self.path.removesuffix("/events") if self.streams else self.path
         for name, value in kwargs.items():
             path = path.replace(f"<public_id:{name}>", value)
         return f"/{path}"
@@ -53,5 +58,6 @@ ROUTES = [
     Route("account-deposit", "accounts/deposit", "payments", ("POST",), True),
     Route("account-balance", "accounts/balance", "payments", ("GET",)),
     Route("orders", "orders", "orders", ("GET", "POST"), True),
-    Route("order", "orders/<public_id:order_id>", "orders", ("GET",)),
+    Route("order", "orders/<public_id:order_id>", "orders", ("GET",), waits=True),
+    Route("order-events", "orders/<public_id:order_id>/events", "orders", ("GET",), streams=True),
 ]

@@ -69,6 +69,18 @@ METRICS_LOOPBACK_ONLY = True
 # Sent on every forwarded call; the services refuse API calls without it.
 INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
 
+# Live order status (gateway/live/, docs/gateway.md): Orders' database, where the gateway
+# LISTENs for its order changes, with a role that may only CONNECT. Empty, or not
+# PostgreSQL (the embedded mode's SQLite), waiting clients re-read their order every second.
+ORDERS_NOTIFY_DATABASE_URL = env.str("ORDERS_NOTIFY_DATABASE_URL", default="")
+if not ORDERS_NOTIFY_DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    ORDERS_NOTIFY_DATABASE_URL = ""
+# How long one event stream lasts at most; then it ends and the client reconnects (with
+# Last-Event-ID), so a worker's streams turn over and none lives for ever.
+GATEWAY_LIVE_STREAM_SECONDS = env.float("GATEWAY_LIVE_STREAM_SECONDS", default=300.0)
+if not 1 <= GATEWAY_LIVE_STREAM_SECONDS <= 3600:
+    raise ImproperlyConfigured("GATEWAY_LIVE_STREAM_SECONDS must be within [1, 3600].")
+
 # Who the caller is (docs/security.md, gateway/auth.py). "header": the client's X-User-Id,
 # forwarded as sent; "jwt": a bearer JWT is required and its `sub` becomes X-User-Id.
 GATEWAY_AUTH = env.str("GATEWAY_AUTH", default="header")

@@ -33,6 +33,7 @@ ROUTED = [
     ("get", "/orders", "orders"),
     ("post", "/orders", "orders"),
     ("get", "/orders/3f1e2d4c-5b6a-4789-8abc-def012345678", "orders"),
+    ("get", "/orders/3f1e2d4c-5b6a-4789-8abc-def012345678/events", "orders"),
 ]
 
 
