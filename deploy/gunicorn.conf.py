@@ -20,6 +20,14 @@ PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 # is bounded by workers x threads, which the database pool is sized for.
 workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() + 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", 2))
+# The gateway runs gevent workers instead (GUNICORN_WORKER_CLASS chooses otherwise): its
+# live-status clients wait for minutes, and a waiting client then costs a greenlet, not a
+# thread (docs/gateway.md). It holds no database connection per request, so no pool bounds
+# its concurrency; each worker takes up to worker_connections clients at once (at least
+# 1,000 waiting ones each). Known by its settings, which both manage_all.sh and compose set.
+_gateway = os.environ.get("DJANGO_SETTINGS_MODULE", "").startswith("gateway_project.")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or ("gevent" if _gateway else "sync")
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 2000))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 10
 keepalive = 5
