@@ -1,6 +1,6 @@
 """Create each service's PostgreSQL role and database if they do not exist yet.
 
-Usage: python deploy/create_databases.py [--admin ADMIN_URL] URL [URL ...]
+Usage: python deploy/create_databases.py [--admin ADMIN_URL] [--connect-only URL] URL [URL ...]
        (postgres://role:password@host:port/name)
 
 With --admin (a superuser's URL, DATABASE_ADMIN_URL), each URL whose user is not the
@@ -12,6 +12,11 @@ brings an existing role back to these attributes and to the URL's password.
 
 A URL whose user is the admin's (or any URL, without --admin) only gets its database
 created, by that user, as before: the server's superuser in the tests' settings.
+
+With --connect-only URL (and --admin), the URL's user gets a role with the same attributes
+that may CONNECT to the URL's (existing) database and nothing else: no table, sequence or
+schema privilege. The gateway's live status LISTENs on Orders' database with it
+(ORDERS_NOTIFY_DATABASE_URL): LISTEN needs no privilege, and such a role reads nothing.
 
 Connects to the server's "postgres" maintenance database; exits 2 with a clear message when
 the server cannot be reached.
@@ -78,6 +83,30 @@ def create_owned_database(admin_url: str, url: str) -> None:
         adopt(admin_url, name, role)
 
 
+def create_connect_only_role(admin_url: str, url: str) -> None:
+    """A role that may connect to the URL's database and do nothing there but LISTEN."""
+    parts = urlsplit(url)
+    role, name = unquote(parts.username or ""), database_name(url)
+    password = unquote(parts.password) if parts.password else None
+    with psycopg.connect(maintenance_url(admin_url), autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        conn.execute(
+            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(role),
+                sql.SQL(ROLE_ATTRIBUTES),
+                sql.Literal(password),
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+        if not exists:
+            print(f"created role {role}, which may only connect to {name}")  # noqa: T201
+
+
 def adopt(admin_url: str, name: str, role: str) -> None:
     """A database an earlier version created as the superuser: the role becomes the owner of
     it and of the tables, sequences and views in its public schema (so it can migrate)."""
@@ -111,13 +140,25 @@ def adopt(admin_url: str, name: str, role: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--admin", help="a superuser's URL (DATABASE_ADMIN_URL)")
-    parser.add_argument("urls", nargs="+")
+    parser.add_argument(
+        "--connect-only",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a role that may only connect to the URL's database (needs --admin)",
+    )
+    parser.add_argument("urls", nargs="*")
     args = parser.parse_args(argv)
+    if args.connect_only and not args.admin:
+        parser.error("--connect-only needs --admin")
     admin_user = unquote(urlsplit(args.admin).username or "") if args.admin else None
-    for url in args.urls:
+    jobs = [(url, False) for url in args.urls] + [(url, True) for url in args.connect_only]
+    for url, connect_only in jobs:
         try:
             user = unquote(urlsplit(url).username or "")
-            if args.admin and user and user != admin_user:
+            if connect_only:
+                create_connect_only_role(args.admin, url)
+            elif args.admin and user and user != admin_user:
                 create_owned_database(args.admin, url)
             else:
                 create_database(url)
