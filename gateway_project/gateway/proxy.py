@@ -5,6 +5,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from common.api.headers import USER_ID_HEADER
@@ -104,7 +105,7 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
                 lifetime=settings.GATEWAY_LIVE_STREAM_SECONDS,
                 head=request.method == "HEAD",
             )
-            if isinstance(answer, HttpResponse):
+            if isinstance(answer, HttpResponseBase):  # the stream, or its 204
                 return rate_limit.annotate(answer)
         elif waits:
             answer = live.long_poll(live.hub(), kwargs["order_id"], send, wait_seconds)

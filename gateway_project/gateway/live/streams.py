@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from gateway_project.gateway import upstream
 from gateway_project.gateway.live.hub import Hub, Subscription
@@ -79,7 +80,7 @@ def event_stream(
     last_event_id: str,
     lifetime: float,
     head: bool = False,
-) -> HttpResponse | upstream.UpstreamResponse:
+) -> HttpResponseBase | upstream.UpstreamResponse:
     """The stream of the order's statuses (the current one at once, the terminal one when it
     comes, each once), 204 when the client has already seen the terminal status, or Orders'
     own answer when it is not the caller's order."""
