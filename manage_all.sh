@@ -830,6 +830,17 @@ ensure_promtool() {
   [[ -z $temporary_policy ]] || rm -f "$policy"
 }
 
+# tests/test_browser.py drives Debian's Chromium with Playwright's Python package (never
+# Playwright's own browser download, which this machine's closed network would refuse).
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return
+  [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null || return 0  # the test says what is missing
+  say "installing Debian's chromium for the browser test"
+  { apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  } >/dev/null || say "could not install chromium: the browser test will be skipped"
+}
+
 # Every suite runs even after one fails, so one run reports everything; the exit status is
 # non-zero if anything failed. One pytest run per Django project (own settings, own test
 # database); tests/ drives the whole system through manage_all.sh itself.
@@ -843,6 +854,7 @@ cmd_test() {
   say "ruff format --check";  "$VENV/bin/ruff" format --check . || failed+=("ruff format")
   ensure_compose_tool
   ensure_promtool
+  ensure_chromium
   local status
   for suite in "common:common.tests.settings" "payments_project:payments_project.settings.test" \
                "orders_project:orders_project.settings.test" \
