@@ -838,7 +838,7 @@ ensure_chromium() {
   say "installing Debian's chromium for the browser test"
   { apt-get update -qq &&
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
-  } >/dev/null || say "could not install chromium: the browser test will be skipped"
+  } >/dev/null || say "could not install chromium: the browser test will fail"
 }
 
 # Every suite runs even after one fails, so one run reports everything; the exit status is
