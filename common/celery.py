@@ -9,6 +9,7 @@ import os
 from celery import Celery, Task
 from celery.signals import worker_ready
 
+from common.messaging.conf import messaging_settings
 from common.observability.exposition import serve_metrics_if_asked
 
 # Celery's own publishes (beat's sweeps, wake-ups) wait this long for RabbitMQ's confirm
@@ -28,10 +29,9 @@ def create_celery_app(service: str) -> Celery:
     app = Celery(service, task_cls=ConfirmedTask)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.autodiscover_tasks()
-
-    from common.messaging.consumer import InboxConsumerStep
-
-    app.steps["consumer"].add(InboxConsumerStep)
+    # By name: Celery loads the step when the worker builds its consumer, after its Django
+    # fix-up has set Django up; the step's module needs the models, this one runs before.
+    app.steps["consumer"].add("common.messaging.consumer:InboxConsumerStep")
     app.on_after_configure.connect(_add_beat_schedule, weak=False)
     # The worker's metrics server starts once its pool runs: threads are not forked.
     worker_ready.connect(serve_metrics_if_asked, weak=False)
@@ -50,8 +50,6 @@ def _let_the_settings_choose_the_broker() -> None:
 
 
 def _add_beat_schedule(sender: Celery, **kwargs) -> None:
-    from common.messaging.conf import messaging_settings
-
     conf = messaging_settings()
     sweep = conf.SWEEP_INTERVAL_SECONDS
     # A sweep that no worker took within a few intervals is pointless: the next one does

@@ -1,9 +1,14 @@
-"""Database helpers the ORM does not offer directly."""
+"""Database helpers the ORM does not offer directly.
+
+PostgreSQL's own statements (SET LOCAL, SET CONSTRAINTS) are skipped in the embedded mode,
+whose SQLite the settings declare with EMBEDDED_DATABASE.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection, models, transaction
 
 M = TypeVar("M", bound=models.Model)
@@ -63,7 +68,7 @@ def commit_without_waiting_for_the_disk() -> None:
     """
     # Only in a transaction of its own: inside a caller's, SET LOCAL would outlive this
     # block and spare the caller's own writes the disk flush too.
-    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+    if not settings.EMBEDDED_DATABASE and len(connection.atomic_blocks) == 1:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
@@ -76,7 +81,7 @@ def check_constraints_at_once() -> None:
     batch of messages): a violation then fails the statement, inside its piece's savepoint,
     instead of the COMMIT of the whole batch, again on every retry.
     """
-    if connection.vendor == "postgresql":
+    if not settings.EMBEDDED_DATABASE:
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
@@ -88,7 +93,7 @@ def without_statement_time_out() -> Iterator[None]:
     there. For a job that reads a whole table in one statement, such as the daily ledger
     audit; a request never needs it."""
     with transaction.atomic():
-        if connection.vendor != "postgresql":
+        if settings.EMBEDDED_DATABASE:
             yield
             return
         with connection.cursor() as cursor:

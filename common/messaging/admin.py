@@ -8,8 +8,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from common.admin import ReadOnlyAdmin
-from common.messaging.events import wake_drain, wake_relay
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.messaging.tasks import wake_drain, wake_relay
 
 
 class MessageAdmin(ReadOnlyAdmin):

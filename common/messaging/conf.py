@@ -12,12 +12,10 @@ class MessagingSettings:
     SERVICE: str = "service"
     # Prepended to every queue name, so test runs (or tenants) never share a queue.
     QUEUE_PREFIX: str = ""
-    # Outgoing event type -> logical queue name ("order.created" -> "orders").
-    ROUTES: dict[str, str] = field(default_factory=dict)
     # Logical queue names this service consumes (the Celery worker's consumer bootstep).
+    # Where each type goes, and who handles it, is declared in code: a MessageType names its
+    # queue (common/contracts.py), a handler registers with @handles.
     CONSUME: list[str] = field(default_factory=list)
-    # Incoming event type -> dotted path of its handler, `handler(event: Event) -> None`.
-    HANDLERS: dict[str, str] = field(default_factory=dict)
     # Messages handled per drain (and consumer) transaction: their row locks are held until
     # the whole batch commits.
     BATCH_SIZE: int = 100

@@ -24,12 +24,17 @@ import select
 import time
 
 from celery import bootsteps
-from django.db import Error, connection, transaction
+from django.db import DataError, Error, connection, transaction
 from kombu import Consumer
 from kombu.asynchronous import get_event_loop
 
+from common.messaging import inbox
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
+from common.messaging.drain import batch_transaction, handle_on_receipt
+from common.messaging.envelope import MalformedMessage, parse_body
+from common.messaging.models import InboxMessage
+from common.messaging.registry import handler_for
 from common.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -124,16 +129,12 @@ def process_batch(messages: list) -> None:
     parks that message (with its raw body), and a handler that raises leaves its message
     pending with the attempt recorded, for the drain; both are acked with the others.
     """
-    # Imported here: this module is loaded with the Celery app, before Django's models.
-    from common.messaging import inbox
-    from common.messaging.drain import batch_transaction
-
     handle = messaging_settings().HANDLE_ON_RECEIPT
     metrics.batch_size.labels("consume").observe(len(messages))
     try:
         with batch_transaction():
             for message in messages:
-                _store_or_park(inbox, *_delivery(message), handle=handle)
+                _store_or_park(*_delivery(message), handle=handle)
     except Exception as exc:
         logger.warning(
             "A batch of %d message(s) failed, storing each alone: %s", len(messages), exc
@@ -150,12 +151,10 @@ def store_one_by_one(messages: list) -> None:
     handling fails in a way no savepoint catches cannot block its queue. If the database
     fails here too, it is down: the message and the rest go back to the broker after a pause.
     """
-    from common.messaging import inbox
-
     for position, message in enumerate(messages):
         try:
             with transaction.atomic():
-                _store_or_park(inbox, *_delivery(message), handle=False)
+                _store_or_park(*_delivery(message), handle=False)
         except Error as exc:
             logger.error("Cannot store messages, requeueing %d: %s", len(messages) - position, exc)
             _drop_connection()
@@ -190,12 +189,45 @@ def _settle(messages: list, how: str) -> None:
             return
 
 
-def _store_or_park(inbox, body: bytes, message_id: str | None, queue: str, *, handle: bool):
+def _store_or_park(body: bytes, message_id: str | None, queue: str, *, handle: bool):
     """store_incoming, with any failure but the database's turned into a parked message."""
     try:
-        inbox.store_incoming(body=body, message_id_property=message_id, queue=queue, handle=handle)
+        store_incoming(body=body, message_id_property=message_id, queue=queue, handle=handle)
     except Error:
         raise
     except Exception as exc:
         logger.exception("Unexpected error storing a message from %s; parking it", queue)
         inbox.park_malformed(body, None, queue, f"cannot be stored: {exc!r}")
+
+
+def store_incoming(
+    *, body: bytes, message_id_property: str | None, queue: str, handle: bool = False
+) -> InboxMessage | None:
+    """Store one received message; its row when it is new and pending (to be handled),
+    None when it was a duplicate, has been parked, or (`handle`) has been handled at once
+    (drain.handle_on_receipt: its row is stored as done, or pending after a failure).
+
+    A type no handler is registered for is stored as failed with its envelope (a sender
+    deployed before its receiver): "Requeue failed" in the admin handles it later."""
+    metrics.messages_consumed.labels(queue).inc()
+    try:
+        envelope = parse_body(body, message_id_property=message_id_property)
+    except MalformedMessage as exc:
+        inbox.park_malformed(body, message_id_property, queue, str(exc))
+        return None
+    handled = handler_for(envelope.type) is not None
+    if not handled:
+        logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
+    try:
+        if handled and handle:
+            handle_on_receipt(envelope, queue)
+            return None
+        # A savepoint (or its own transaction in autocommit): a DataError below leaves the
+        # connection usable for parking the message.
+        with transaction.atomic():
+            row = inbox.insert(envelope, queue, handled=handled)
+    except DataError as exc:
+        # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
+        inbox.park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
+        return None
+    return row if handled else None

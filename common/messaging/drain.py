@@ -22,20 +22,20 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from common.db import check_constraints_at_once
 from common.messaging import inbox
 from common.messaging.conf import MessagingSettings, messaging_settings
 from common.messaging.envelope import Envelope
-from common.messaging.events import Event, PermanentFailure, publishing_together
 from common.messaging.models import InboxMessage
+from common.messaging.outbox import publishing_together
+from common.messaging.registry import handler_for
 from common.messaging.retries import claim_due_rows, record_failure
+from common.messaging.types import Event, PermanentFailure
 from common.observability import context, metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -163,7 +163,10 @@ def run_handler(event: Event) -> None:
     """The handler of the event's type, timed; a failure is counted and raised."""
     started = time.perf_counter()
     try:
-        handler_for(event.type)(event)
+        handler = handler_for(event.type)
+        if handler is None:
+            raise LookupError(f"no handler registered for message type {event.type!r}")
+        handler(event)
     except Exception:
         metrics.handler_failures.labels(event.type).inc()
         raise
@@ -190,15 +193,3 @@ def event_of(row: InboxMessage) -> Event:
         payload=row.payload,
         headers=row.headers,
     )
-
-
-def handler_for(message_type: str):
-    path = messaging_settings().HANDLERS.get(message_type)
-    if path is None:
-        raise LookupError(f"no handler registered for message type {message_type!r}")
-    return _import(path)
-
-
-@cache
-def _import(path: str):
-    return import_string(path)

@@ -1,4 +1,4 @@
-"""The consumer's side of the inbox: store each received message once, then it is acked.
+"""The inbox's rows: each received message stored once, then it is acked (consumer.py).
 
 The insert is INSERT ... ON CONFLICT (message_id) DO NOTHING, with no check before it: a
 duplicate (a redelivery, a relay's re-send) is absorbed by the unique index and acked like
@@ -13,55 +13,13 @@ admin, and acked too: it is never requeued forever and never crashes the consume
 
 import logging
 
-from django.db import DataError, transaction
-
 from common.db import insert_or_skip
-from common.messaging.conf import messaging_settings
-from common.messaging.envelope import (
-    Envelope,
-    MalformedMessage,
-    malformed_message_id,
-    parse_body,
-    printable_body,
-)
+from common.messaging.envelope import Envelope, malformed_message_id, printable_body
 from common.messaging.models import InboxMessage
 from common.messaging.retries import ERROR_LIMIT
 from common.observability import metrics
 
 logger = logging.getLogger(__name__)
-
-
-def store_incoming(
-    *, body: bytes, message_id_property: str | None, queue: str, handle: bool = False
-) -> InboxMessage | None:
-    """Store one received message; its row when it is new and pending (to be handled),
-    None when it was a duplicate, has been parked, or (`handle`) has been handled at once
-    (drain.handle_on_receipt: its row is stored as done, or pending after a failure)."""
-    metrics.messages_consumed.labels(queue).inc()
-    try:
-        envelope = parse_body(body, message_id_property=message_id_property)
-    except MalformedMessage as exc:
-        park_malformed(body, message_id_property, queue, str(exc))
-        return None
-    handled = envelope.type in messaging_settings().HANDLERS
-    if not handled:
-        logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
-    try:
-        if handled and handle:
-            # Imported here: the drain imports this module.
-            from common.messaging.drain import handle_on_receipt
-
-            handle_on_receipt(envelope, queue)
-            return None
-        # A savepoint (or its own transaction in autocommit): a DataError below leaves the
-        # connection usable for parking the message.
-        with transaction.atomic():
-            row = insert(envelope, queue, handled=handled)
-    except DataError as exc:
-        # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
-        park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
-        return None
-    return row if handled else None
 
 
 def insert(

@@ -9,6 +9,7 @@ receiver's inbox absorbs the duplicate (at-least-once delivery, exactly-once eff
 
 import logging
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -87,9 +88,9 @@ def _claim_marking_sent(ids: list) -> list[OutboxMessage]:
 
     On PostgreSQL one UPDATE ... RETURNING does it: the fast path runs once per request, and
     a claim and a mark through the ORM cost it twice the CPU. Elsewhere (SQLite, the
-    embedded mode) the ORM's claim and mark.
+    embedded mode, EMBEDDED_DATABASE) the ORM's claim and mark.
     """
-    if connection.vendor != "postgresql":
+    if settings.EMBEDDED_DATABASE:
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True).filter(
                 id__in=ids, status=OutboxMessage.Status.PENDING

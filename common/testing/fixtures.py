@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from common.messaging.broker import events_exchange
 from common.messaging.conf import messaging_settings
+from common.messaging.types import declared_queues
 from common.testing import broker
 
 
@@ -31,7 +32,7 @@ def run_queues() -> list[str]:
     if not hasattr(settings, "MESSAGING"):
         return []  # the gateway has no queues
     conf = messaging_settings()
-    logical = {*conf.ROUTES.values(), *conf.CONSUME}
+    logical = {*declared_queues(), *conf.CONSUME}
     task_queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", None)
     return [*([task_queue] if task_queue else []), *(conf.queue_name(n) for n in logical)]
 

@@ -17,20 +17,12 @@ DATABASES = {
         "COMMON_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/common_sample"
     ),
 }
+EMBEDDED_DATABASE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 MESSAGING = {
     **MESSAGING,
     "SERVICE": SERVICE_NAME,
-    "ROUTES": {
-        "sample.created": "samples",
-        "sample.poison": "samples",
-        "sample.refused": "refusals",  # a queue the tests make the broker refuse (nack)
-    },
     "CONSUME": ["samples"],
-    "HANDLERS": {
-        "sample.created": "common.tests.sampleapp.handlers.record_effect",
-        "sample.poison": "common.tests.sampleapp.handlers.always_fail",
-    },
     "MAX_ATTEMPTS": 3,
     # The tests drive the relay and the drain themselves; the fast path has tests of its
     # own that turn it on (common/tests/test_fast_path.py).

@@ -12,11 +12,12 @@ import pytest
 from django.db import transaction
 from kombu import Consumer
 
-from common.messaging import consumer, drain, relay
+from common.messaging import consumer, drain, publishing_together, record_event, relay
 from common.messaging.broker import BatchOutcome, Outgoing, publisher
-from common.messaging.events import PublishAfterCommit, publishing_together, record_event
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.messaging.outbox import PublishAfterCommit
 from common.testing import broker
+from common.tests.sampleapp.contracts import SAMPLE_CREATED
 from common.tests.sampleapp.models import Effect
 from common.tests.test_inbox_drain import consume_into_inbox, envelope
 
@@ -32,13 +33,13 @@ def fast_path(settings):
 
 def record(value: int) -> OutboxMessage:
     with transaction.atomic():
-        return record_event(type="sample.created", payload={"value": value})
+        return record_event(SAMPLE_CREATED, payload={"value": value})
 
 
 @pytest.mark.django_db
 def test_an_event_is_published_on_commit_only(fast_path, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        row = record_event(type="sample.created", payload={"value": 1})
+        row = record_event(SAMPLE_CREATED, payload={"value": 1})
 
     assert callbacks == [PublishAfterCommit((row.id,))]
 
@@ -52,8 +53,8 @@ def test_events_recorded_together_are_published_as_one_batch(
         transaction.atomic(),
         publishing_together(),
     ):
-        first = record_event(type="sample.created", payload={"value": 1})
-        second = record_event(type="sample.created", payload={"value": 2})
+        first = record_event(SAMPLE_CREATED, payload={"value": 1})
+        second = record_event(SAMPLE_CREATED, payload={"value": 2})
 
     assert callbacks == [PublishAfterCommit((first.id, second.id))]
 
@@ -108,7 +109,7 @@ def test_after_commit_only_the_confirmed_rows_stay_marked_sent(fast_path, monkey
 
     monkeypatch.setattr(relay.publisher, "publish_batch", mixed)
     with transaction.atomic(), publishing_together():
-        rows = [record_event(type="sample.created", payload={"value": n}) for n in range(3)]
+        rows = [record_event(SAMPLE_CREATED, payload={"value": n}) for n in range(3)]
 
     confirmed, refused, unanswered = (OutboxMessage.objects.get(pk=row.pk) for row in rows)
     assert confirmed.status == OutboxMessage.Status.SENT
@@ -230,7 +231,7 @@ def test_a_batch_whose_transaction_fails_is_stored_message_by_message_for_the_dr
     def fails_beyond_any_savepoint(envelope, queue):  # as a commit-time error would
         raise OperationalError("could not serialize access")
 
-    monkeypatch.setattr(drain, "handle_on_receipt", fails_beyond_any_savepoint)
+    monkeypatch.setattr(consumer, "handle_on_receipt", fails_beyond_any_savepoint)
     for value in range(3):
         broker.publish_raw(
             samples_queue, envelope(value, message_id=f"b-{value}"), message_id=f"b-{value}"

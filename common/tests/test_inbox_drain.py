@@ -9,14 +9,14 @@ from django.db import transaction
 from django.utils import timezone
 from kombu import Consumer
 
-from common.messaging import drain, relay
-from common.messaging.consumer import InboxReceiver
+from common.messaging import consumer, drain, record_event, registry, relay
+from common.messaging.consumer import InboxReceiver, store_incoming
 from common.messaging.envelope import Envelope
-from common.messaging.events import record_event
-from common.messaging.inbox import store_incoming
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing import broker
 from common.testing.concurrency import run_concurrently
+from common.tests.sampleapp.contracts import SAMPLE_CREATED, SAMPLE_FUTURE
+from common.tests.sampleapp.handlers import record_effect
 from common.tests.sampleapp.models import Effect
 
 
@@ -173,7 +173,7 @@ def test_a_message_not_yet_due_is_not_taken():
 
 
 @pytest.mark.django_db
-def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(settings):
+def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(monkeypatch):
     body = envelope(9, message_id="later", type="sample.future")
     assert store_incoming(body=body, message_id_property="later", queue="q") is None
     parked = InboxMessage.objects.get()
@@ -181,13 +181,7 @@ def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(sett
     assert "no handler" in parked.last_error
 
     # A release adds the handler; the operator requeues the failed message.
-    settings.MESSAGING = {
-        **settings.MESSAGING,
-        "HANDLERS": {
-            **settings.MESSAGING["HANDLERS"],
-            "sample.future": "common.tests.sampleapp.handlers.record_effect",
-        },
-    }
+    monkeypatch.setitem(registry._handlers, SAMPLE_FUTURE.name, record_effect)
     InboxMessage.objects.update(status="pending", attempts=0)
     assert drain.drain_inbox() == 1
     assert Effect.objects.get().value == 9
@@ -197,9 +191,7 @@ def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(sett
 def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue, monkeypatch):
     from django.db import OperationalError
 
-    from common.messaging import consumer, inbox
-
-    real_store = inbox.store_incoming
+    real_store = consumer.store_incoming
     calls = []
 
     def database_down_twice(**kwargs):
@@ -208,7 +200,7 @@ def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue,
             raise OperationalError("the database went away")
         return real_store(**kwargs)
 
-    monkeypatch.setattr(inbox, "store_incoming", database_down_twice)
+    monkeypatch.setattr(consumer, "store_incoming", database_down_twice)
     monkeypatch.setattr(consumer, "DATABASE_RETRY_PAUSE_SECONDS", 0)
     broker.publish_raw(samples_queue, envelope(4, message_id="m-4"), message_id="m-4")
 
@@ -221,12 +213,10 @@ def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue,
 
 @pytest.mark.django_db(transaction=True)
 def test_an_unexpected_error_parks_the_message_and_the_consumer_goes_on(samples_queue, monkeypatch):
-    from common.messaging import inbox
-
     def bug(**kwargs):
         raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
 
-    monkeypatch.setattr(inbox, "store_incoming", bug)
+    monkeypatch.setattr(consumer, "store_incoming", bug)
     broker.publish_raw(samples_queue, b'{"id": "odd"}', message_id="odd")
 
     assert consume_into_inbox(samples_queue) == 1
@@ -244,7 +234,7 @@ def test_two_relays_and_two_drains_over_thousands_of_rows_apply_each_effect_once
     count = 2000
     with transaction.atomic():
         for value in range(count):
-            record_event(type="sample.created", payload={"value": value})
+            record_event(SAMPLE_CREATED, payload={"value": value})
 
     def relay_then_consume(worker: int) -> int:
         # Two relays race over the outbox, then both consume what they published.

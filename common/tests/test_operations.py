@@ -8,18 +8,19 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from common.messaging import record_event
 from common.messaging.backlog import backlog
 from common.messaging.cleanup import delete_old_messages
-from common.messaging.events import record_event
-from common.messaging.inbox import store_incoming
+from common.messaging.consumer import store_incoming
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.tests.sampleapp.contracts import SAMPLE_CREATED
 
 pytestmark = pytest.mark.django_db
 
 
 def outbox_row(**fields) -> OutboxMessage:
     with transaction.atomic():
-        row = record_event(type="sample.created", payload={"value": 1, "order_id": "ord-42"})
+        row = record_event(SAMPLE_CREATED, payload={"value": 1, "order_id": "ord-42"})
     OutboxMessage.objects.filter(pk=row.pk).update(**fields)
     row.refresh_from_db()
     return row

@@ -11,9 +11,10 @@ import pytest
 from django.db import transaction
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from common.messaging.events import record_event
+from common.messaging import record_event
 from common.observability import context, tracing
 from common.observability.traceparent import parse_traceparent
+from common.tests.sampleapp.contracts import SAMPLE_CREATED
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN = "b7ad6b7169203331"
@@ -110,7 +111,7 @@ def test_with_an_otlp_endpoint_the_request_its_statements_and_its_events_are_exp
     response = client.get("/readyz", headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200
     with tracing.span("handle", parent=TRACEPARENT), transaction.atomic():
-        event = record_event(type="sample.created", payload={"value": "v"})
+        event = record_event(SAMPLE_CREATED, payload={"value": "v"})
     tracing._exporting().force_flush()
 
     by_name = {span.name: span for _, span in otlp_collector}

@@ -4,10 +4,11 @@ the drain, and beat's sweep; also when the broker cuts the worker's connections.
 import pytest
 from django.db import transaction
 
-from common.messaging.events import record_event
+from common.messaging import record_event
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing import broker
 from common.testing.worker import celery_worker
+from common.tests.sampleapp.contracts import SAMPLE_CREATED
 from common.tests.sampleapp.models import Effect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,7 +28,7 @@ def worker(samples_queue, tmp_path):
 def record_many(values) -> None:
     for value in values:
         with transaction.atomic():
-            record_event(type="sample.created", payload={"value": value})
+            record_event(SAMPLE_CREATED, payload={"value": value})
 
 
 def all_handled(count: int) -> bool:

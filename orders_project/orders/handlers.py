@@ -1,10 +1,7 @@
-"""Handlers of the messages Orders consumes (registered in settings.MESSAGING)."""
+"""Handlers of the messages Orders consumes (registered by OrdersConfig.ready)."""
 
-from rest_framework import serializers
-
-from common.messaging.events import Event
-from common.messaging.payloads import validated_payload
-from orders_project.orders.models import Order
+from common.contracts import PAYMENT_RESULT
+from common.messaging import Event, handles
 from orders_project.orders.services import order_apply_payment_result
 
 
@@ -12,19 +9,9 @@ class UnknownOrder(LookupError):
     """A result for an order this service does not have: retried, then parked for a look."""
 
 
-class PaymentResultPayload(serializers.Serializer):
-    order_id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["succeeded", "failed"])
-    reason = serializers.ChoiceField(choices=Order.CancelReason.values, allow_null=True)
-
-    def validate(self, attrs):
-        if (attrs["status"] == "failed") != (attrs.get("reason") is not None):
-            raise serializers.ValidationError("a failed payment has a reason, a success none")
-        return attrs
-
-
+@handles(PAYMENT_RESULT)
 def handle_payment_result(event: Event) -> None:
-    result = validated_payload(PaymentResultPayload, event)
+    result = PAYMENT_RESULT.validated(event)
     order = order_apply_payment_result(
         order_id=result["order_id"],
         succeeded=result["status"] == "succeeded",

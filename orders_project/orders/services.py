@@ -13,7 +13,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from common.messaging.events import publishing_together, record_event
+from common.contracts import ORDER_CREATED, order_created_payload
+from common.messaging import publishing_together, record_event
 from common.observability import metrics
 from orders_project.orders import selectors
 from orders_project.orders.live import order_status_notify
@@ -21,8 +22,6 @@ from orders_project.orders.models import Order
 from orders_project.orders.signals import stuck_orders_reported
 
 logger = logging.getLogger(__name__)
-
-ORDER_CREATED = "order.created"
 
 
 @transaction.atomic(savepoint=False)
@@ -38,9 +37,7 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
         request_id=request_id,
     )
     order_status_notify(order)
-    record_event(
-        type=ORDER_CREATED, payload=_order_created(order), headers={"request_id": request_id}
-    )
+    record_event(ORDER_CREATED, payload=_order_created(order), headers={"request_id": request_id})
     # DEBUG: the request's access line already has its request id; an INFO line per order
     # costs ~1 % of the CPU per order (docs/performance.md, "the cost of observability").
     logger.debug("Order %s placed: %s for user %s", order.id, amount, user_id)
@@ -50,12 +47,9 @@ def order_create(*, user_id: str, amount: Decimal, description: str, request_id:
 
 def _order_created(order: Order) -> dict:
     """The payload of "order created": the same for the first message and every re-ask."""
-    return {
-        "order_id": str(order.id),
-        "user_id": order.user_id,
-        "amount": str(order.amount),
-        "created_at": order.created_at.isoformat(),
-    }
+    return order_created_payload(
+        order_id=order.id, user_id=order.user_id, amount=order.amount, created_at=order.created_at
+    )
 
 
 @transaction.atomic(savepoint=False)
@@ -124,7 +118,7 @@ def orders_reask_stale(
                 order.reask_count += 1
                 order.next_reask_at = now + _reask_wait(order.reask_count, older_than, max_interval)
                 record_event(
-                    type=ORDER_CREATED,
+                    ORDER_CREATED,
                     payload=_order_created(order),
                     headers={"request_id": order.request_id, "reask": str(order.reask_count)},
                 )

@@ -21,6 +21,8 @@ DATABASES = {
         "ORDERS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orders"
     ),
 }
+# The embedded mode's SQLite: the few places that differ read this flag (common/db.py).
+EMBEDDED_DATABASE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
@@ -35,9 +37,7 @@ SPECTACULAR_SETTINGS = {
 MESSAGING = {
     **MESSAGING,
     "SERVICE": SERVICE_NAME,
-    "ROUTES": {"order.created": "orders"},
     "CONSUME": ["payment_status"],
-    "HANDLERS": {"payment.result": "orders_project.orders.handlers.handle_payment_result"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
 # Its own broker user (docs/security.md), and a remote control of its own: with the shared

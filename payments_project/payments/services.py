@@ -10,8 +10,11 @@ import logging
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from common.contracts import PAYMENT_RESULT, payment_result_payload
+from common.messaging import record_event
 from common.observability import metrics
 from payments_project.payments.errors import (
     AccountAlreadyExists,
@@ -59,15 +62,32 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
 
 @transaction.atomic(savepoint=False)
 def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
-    """Charge an order once: debit the account if it holds enough, and record the outcome.
+    """Charge an order once: debit the account if it holds enough, record the outcome, and
+    answer Orders with it (a "payment result" event, in the same transaction).
 
     Two copies of one order (a redelivery, or a copy under a new message id) may be handled
     at once by two drains; a transaction-scoped advisory lock on the order id makes the
     second wait for the first and then find its outcome, also when the user has no account
     row to lock. The unique order id of Payment and of a charge in the ledger back this up.
     The account row is locked before the balance is read, so the check and the debit see no
-    concurrent change (rule 4).
+    concurrent change (rule 4). A repeated order, also with another amount or user, is
+    answered with the first payment's outcome.
     """
+    payment = _pay_once(order_id, user_id, amount)
+    record_event(
+        PAYMENT_RESULT,
+        payload=payment_result_payload(
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            amount=payment.amount,
+            succeeded=payment.status == Payment.Status.SUCCEEDED,
+            reason=payment.reason,
+        ),
+    )  # with the request id and trace of the order's message (common/messaging/drain.py)
+    return payment
+
+
+def _pay_once(order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
     _lock_order(order_id)
     if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
         return existing
@@ -85,8 +105,8 @@ def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
 
 
 def _lock_order(order_id: uuid.UUID) -> None:
-    if connection.vendor != "postgresql":
-        return  # SQLite (the embedded mode) runs one writing transaction at a time anyway
+    if settings.EMBEDDED_DATABASE:
+        return  # SQLite runs one writing transaction at a time anyway
     # A signed 64-bit key from the UUID; released when the transaction ends.
     key = int.from_bytes(order_id.bytes[:8], "big", signed=True)
     with connection.cursor() as cursor:

@@ -19,6 +19,8 @@ DATABASES = {
         "PAYMENTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/payments"
     ),
 }
+# The embedded mode's SQLite: the few places that differ read this flag (common/db.py).
+EMBEDDED_DATABASE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,
@@ -29,9 +31,7 @@ SPECTACULAR_SETTINGS = {
 MESSAGING = {
     **MESSAGING,
     "SERVICE": SERVICE_NAME,
-    "ROUTES": {"payment.result": "payment_status"},
     "CONSUME": ["orders"],
-    "HANDLERS": {"order.created": "payments_project.payments.handlers.handle_order_created"},
 }
 CELERY_TASK_DEFAULT_QUEUE = f"{MESSAGING_QUEUE_PREFIX}{SERVICE_NAME}.tasks"
 # Its own broker user (docs/security.md), and a remote control of its own: with the shared

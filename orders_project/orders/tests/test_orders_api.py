@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from common.messaging.events import PublishAfterCommit
 from common.messaging.models import OutboxMessage
+from common.messaging.outbox import PublishAfterCommit
 from common.observability.traceparent import parse_traceparent
 from common.testing.fixtures import CallerClient
 from orders_project.orders.models import Order

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from common.messaging import drain
+from common.messaging.consumer import store_incoming
 from common.messaging.envelope import Envelope
-from common.messaging.inbox import store_incoming
 from common.messaging.models import InboxMessage
 from orders_project.orders import services
 from orders_project.orders.models import Order
@@ -112,7 +112,7 @@ def test_a_malformed_result_is_parked_at_once_and_changes_nothing(order_id, stat
 def test_the_order_and_its_event_roll_back_together(monkeypatch):
     from common.messaging.models import OutboxMessage
 
-    def broken_outbox(**kwargs):
+    def broken_outbox(*args, **kwargs):
         raise RuntimeError("outbox insert failed")
 
     monkeypatch.setattr(services, "record_event", broken_outbox)

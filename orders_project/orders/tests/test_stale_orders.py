@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from common.messaging import drain
+from common.messaging.consumer import store_incoming
 from common.messaging.envelope import Envelope
-from common.messaging.inbox import store_incoming
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.testing.concurrency import run_concurrently
 from orders_project.celery import app

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from common.messaging import drain
+from common.messaging.consumer import store_incoming
 from common.messaging.envelope import Envelope
-from common.messaging.inbox import store_incoming
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.observability.traceparent import parse_traceparent
 from common.testing.concurrency import run_concurrently

@@ -1,6 +1,5 @@
-"""The API a service uses: record an event in its transaction; handle one from the inbox."""
+"""The producer's side: record an event in the business transaction; publish it after commit."""
 
-import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,37 +11,16 @@ from django.db import transaction
 from common.messaging.conf import messaging_settings
 from common.messaging.models import OutboxMessage
 from common.messaging.relay import publish_after_commit
+from common.messaging.types import MessageType
 from common.observability import context, tracing
-
-logger = logging.getLogger(__name__)
 
 
 class OutsideTransaction(RuntimeError):
     """record_event was called in autocommit mode, which would be a dual write."""
 
 
-class PermanentFailure(Exception):
-    """Raised by a handler for a message no retry can fix (say, a malformed payload): the
-    message is parked as failed at once instead of after MAX_ATTEMPTS attempts."""
-
-
-@dataclass(frozen=True)
-class Event:
-    """What a handler receives: one incoming message, already deduplicated by the inbox."""
-
-    message_id: str
-    type: str
-    version: int
-    payload: dict[str, Any]
-    headers: dict[str, Any]
-
-
 def record_event(
-    *,
-    type: str,
-    payload: dict[str, Any],
-    version: int = 1,
-    headers: dict[str, str] | None = None,
+    message_type: MessageType, *, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> OutboxMessage:
     """Add an event to the outbox, in the caller's transaction.
 
@@ -58,10 +36,7 @@ def record_event(
             "record_event must run inside transaction.atomic() with the business change."
         )
     conf = messaging_settings()
-    try:
-        destination = conf.ROUTES[type]
-    except KeyError:
-        raise ValueError(f"No route for event type {type!r} in MESSAGING['ROUTES']") from None
+    type = message_type.name
     # Headers travel as AMQP header fields too: plain strings always encode.
     headers = {str(name): str(value) for name, value in (headers or {}).items()}
     if "request_id" not in headers and (request_id := context.get("request_id")):
@@ -71,7 +46,11 @@ def record_event(
     ):
         headers["traceparent"] = traceparent
     message = OutboxMessage.objects.create(
-        type=type, version=version, destination=destination, payload=payload, headers=headers
+        type=type,
+        version=message_type.version,
+        destination=message_type.queue,
+        payload=payload,
+        headers=headers,
     )
     if conf.PUBLISH_AFTER_COMMIT:
         batch = getattr(_published_together, "ids", None)
@@ -114,24 +93,3 @@ def publishing_together() -> Iterator[None]:
         _published_together.ids = None
     if ids:
         transaction.on_commit(PublishAfterCommit(tuple(ids)))
-
-
-def wake_relay() -> None:
-    from common.messaging.tasks import relay_outbox
-
-    _wake(relay_outbox)
-
-
-def wake_drain() -> None:
-    from common.messaging.tasks import drain_inbox
-
-    _wake(drain_inbox)
-
-
-def _wake(task) -> None:
-    # A wake-up only shortens latency; the beat sweep finds the rows anyway. So it must
-    # never fail the caller (whose transaction has already committed): no retries, log only.
-    try:
-        task.apply_async(retry=False)
-    except Exception as exc:
-        logger.warning("Could not wake %s (the next sweep will run it): %s", task.name, exc)
