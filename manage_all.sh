@@ -841,6 +841,22 @@ ensure_chromium() {
   } >/dev/null || say "could not install chromium: the browser test will fail"
 }
 
+# tests/test_pgbouncer.py and tests/test_k8s.py start Debian's pgbouncer on ports of their
+# own; as with promtool, the package's own service must not start (port 6432).
+ensure_pgbouncer() {
+  [[ -x /usr/sbin/pgbouncer ]] && return
+  [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null || return 0  # the test says what is missing
+  say "installing Debian's pgbouncer for the PgBouncer tests"
+  local policy=/usr/sbin/policy-rc.d temporary_policy=""
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && temporary_policy=1
+  fi
+  { apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer
+  } >/dev/null || say "could not install pgbouncer: its tests will fail"
+  [[ -z $temporary_policy ]] || rm -f "$policy"
+}
+
 # Every suite runs even after one fails, so one run reports everything; the exit status is
 # non-zero if anything failed. One pytest run per Django project (own settings, own test
 # database); tests/ drives the whole system through manage_all.sh itself.
@@ -855,6 +871,7 @@ cmd_test() {
   ensure_compose_tool
   ensure_promtool
   ensure_chromium
+  ensure_pgbouncer
   local status
   for suite in "common:common.tests.settings" "payments_project:payments_project.settings.test" \
                "orders_project:orders_project.settings.test" \
