@@ -401,7 +401,9 @@ def test_pgbouncer_starts_with_the_configuration(service, tmp_path):
     the paths and the address made local."""
     pgbouncer = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(pgbouncer).exists():
-        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (Debian's package)")
+        pytest.fail(
+            "pgbouncer is not installed (Debian's package; `manage_all.sh test` installs it)"
+        )
     port = free_ports(1)[0]
     users = tmp_path / "userlist.txt"
     users.write_text(f'"{service}" "not-a-secret"\n')

@@ -109,7 +109,9 @@ def database():
 def pgbouncer(database, tmp_path_factory):
     """PgBouncer in transaction mode on a free port; yields its port."""
     if not Path(PGBOUNCER).exists():
-        pytest.fail("pgbouncer is not installed: apt-get install pgbouncer (Debian's package)")
+        pytest.fail(
+            "pgbouncer is not installed (Debian's package; `manage_all.sh test` installs it)"
+        )
     directory = tmp_path_factory.mktemp("pgbouncer")
     directory.chmod(0o755)  # it runs as nobody when started by root, and reads from here
     host, port = SERVER.rpartition("@")[2].split(":")
@@ -280,3 +282,9 @@ def test_without_the_pooler_setting_django_cannot_connect_through_pgbouncer(data
     result = probe(pooled_url(pgbouncer, database), "")
     assert result.returncode != 0
     assert "unsupported startup parameter: options" in result.stderr
+
+
+def test_an_unknown_pooler_is_refused_at_start(database):
+    result = probe(direct_url(database), "pgbouncr")
+    assert result.returncode != 0
+    assert 'DATABASE_POOLER must be "" or "pgbouncer"' in result.stderr
