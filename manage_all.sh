@@ -759,7 +759,7 @@ cmd_status() {  # exits non-zero unless every process runs and answers
   local name state pid shown healthy=0 since
   supervisord_running || say "supervisord is not running: nothing restarts a crashed process"
   since="$(date -d '-10 min' '+%Y-%m-%d %H:%M:%S')"
-  printf '%-16s %-8s %-9s %s\n' NAME PID RESTARTS STATE
+  printf '%-18s %-8s %-9s %s\n' NAME PID RESTARTS STATE
   while read -r name state pid; do
     case "$state" in
       RUNNING)
@@ -771,7 +771,7 @@ cmd_status() {  # exits non-zero unless every process runs and answers
       *) shown="stopped"; healthy=1 ;;
     esac
     [[ "$pid" != 0 ]] || pid="-"
-    printf '%-16s %-8s %-9s %s\n' "$name" "$pid" "$(crashes_since "$name" "$since")" "$shown"
+    printf '%-18s %-8s %-9s %s\n' "$name" "$pid" "$(crashes_since "$name" "$since")" "$shown"
   done < <(process_states)
   echo
   metrics_summary
