@@ -16,7 +16,11 @@ from common.observability.http import request_id_of
 from orders_project.orders import selectors, services
 from orders_project.orders.errors import OrderNotFound
 from orders_project.orders.pagination import PageQuerySerializer, next_link
-from orders_project.orders.serializers import OrderCreateSerializer, OrderSerializer
+from orders_project.orders.serializers import (
+    OrderCreateSerializer,
+    OrderSerializer,
+    order_representation,
+)
 
 ORDER_EXAMPLE = {
     "id": "3f1e2d4c-5b6a-4789-8abc-def012345678",
@@ -105,7 +109,7 @@ class OrderListCreateView(CallerAPIView):
             )
             return StoredResponse(
                 status=status.HTTP_201_CREATED,
-                body=OrderSerializer(order).data,
+                body=order_representation(order),
                 headers={"Location": order_location(order.id)},
             )
 
@@ -142,7 +146,7 @@ class OrderListCreateView(CallerAPIView):
         )
         page, more = orders[:limit], len(orders) > limit
         headers = {"Link": next_link(request, limit=limit, last=page[-1])} if more else {}
-        return Response(OrderSerializer(page, many=True).data, headers=headers)
+        return Response([order_representation(order) for order in page], headers=headers)
 
 
 class OrderDetailView(CallerAPIView):
@@ -169,4 +173,4 @@ class OrderDetailView(CallerAPIView):
     )
     def get(self, request, order_id: str):
         order = selectors.order_get(user_id=self.user_id, order_id=order_id)
-        return Response(OrderSerializer(order).data)
+        return Response(order_representation(order))

@@ -23,6 +23,17 @@ class BalanceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# A ModelSerializer derives its fields from the model anew for every instance it makes;
+# its to_representation keeps no state between calls, so one instance, its fields bound
+# once, serves every balance answer in every thread (docs/performance.md, "Web tier").
+_BALANCE_REPRESENTATION = BalanceSerializer()
+
+
+def balance_representation(account: Account) -> dict:
+    """What BalanceSerializer(account).data holds, as a plain dict."""
+    return _BALANCE_REPRESENTATION.to_representation(account)
+
+
 class AccountCreateSerializer(StrictSerializer):
     """POST /accounts takes no fields: the user comes from X-User-Id and every account
     starts at zero. Unknown fields (a "balance", say) are refused."""

@@ -22,6 +22,7 @@ from payments_project.payments.serializers import (
     AccountSerializer,
     BalanceSerializer,
     DepositSerializer,
+    balance_representation,
 )
 
 NO_ACCOUNT = ProblemDoc(
@@ -112,7 +113,7 @@ class DepositView(CallerAPIView):
 
         def deposit(key: str | None) -> StoredResponse:
             account = services.account_deposit(user_id=self.user_id, amount=amount, reference=key)
-            return StoredResponse(status=200, body=BalanceSerializer(account).data)
+            return StoredResponse(status=200, body=balance_representation(account))
 
         return respond_idempotently(
             request, user_id=self.user_id, payload={"amount": amount}, perform=deposit
@@ -130,4 +131,4 @@ class BalanceView(CallerAPIView):
     )
     def get(self, request):
         account = selectors.account_get(user_id=self.user_id)
-        return Response(BalanceSerializer(account).data)
+        return Response(balance_representation(account))
