@@ -98,6 +98,42 @@ class Shop:
         return self.page.locator("#orders li", has_text=description)
 
 
+def low_contrast_texts(page: Page) -> list[str]:
+    """Visible texts whose colour is below 4.5:1 against their background (WCAG's contrast
+    ratio; the page's backgrounds are plain colours)."""
+    return page.evaluate(
+        r"""() => {
+            const rgb = (color) => color.match(/[\d.]+/g).map(Number);
+            const luminance = ([r, g, b]) => {
+                const linear = (c) =>
+                    (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+                return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+            };
+            const background = (element) => {
+                for (; element; element = element.parentElement) {
+                    const color = rgb(getComputedStyle(element).backgroundColor);
+                    if (color.length < 4 || color[3] > 0) return color;
+                }
+                return [255, 255, 255];
+            };
+            const low = [];
+            for (const element of document.querySelectorAll("body *")) {
+                const text = [...element.childNodes]
+                    .filter((node) => node.nodeType === Node.TEXT_NODE)
+                    .map((node) => node.textContent.trim())
+                    .join("");
+                if (!text || !element.checkVisibility()) continue;
+                if (element.closest(".visually-hidden")) continue;
+                const a = luminance(rgb(getComputedStyle(element).color));
+                const b = luminance(background(element));
+                const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+                if (ratio < 4.5) low.push(`${text} (${ratio.toFixed(2)})`);
+            }
+            return low;
+        }"""
+    )
+
+
 @pytest.fixture
 def shop(browser_context, stack):
     page = browser_context.new_page()
@@ -129,6 +165,7 @@ def test_the_whole_journey_followed_live(shop, screenshots):
     expect(page.locator("#announcer")).to_contain_text("CANCELLED (insufficient funds)")
     shop.balance().to_have_text("20.00")
     page.screenshot(path=screenshots / "journey.png", full_page=True)
+    assert low_contrast_texts(page) == []
 
     # Followed over the orders' event streams, not by polling.
     streams = [url for url in shop.requests if url.endswith("/events")]
