@@ -143,6 +143,8 @@ class Hub:
                     POLL_SECONDS,
                     wait,
                 )
+            except Exception:  # whatever broke, the listener must come back
+                logger.exception("Live status: the listener failed; reconnecting in %.1f s", wait)
             finally:
                 if self._listening.is_set():
                     self._listening.clear()
