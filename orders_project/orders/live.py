@@ -23,10 +23,19 @@ def order_status_notify(order: Order) -> None:
     """Queue a notification of the order's status, delivered when the current
     transaction commits. The payload names the order, its user and its status (well under
     PostgreSQL's 8,000-byte limit); listeners read the order itself through the API."""
-    if connection.vendor != "postgresql":
+    orders_status_notify([order])
+
+
+def orders_status_notify(orders: list[Order]) -> None:
+    """order_status_notify for many orders in one statement (a batch of payment results),
+    in the order given."""
+    if connection.vendor != "postgresql" or not orders:
         return
-    payload = json.dumps(
-        {"order_id": str(order.id), "user_id": order.user_id, "status": order.status}
-    )
+    payloads = [
+        json.dumps({"order_id": str(order.id), "user_id": order.user_id, "status": order.status})
+        for order in orders
+    ]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+        cursor.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload", [CHANNEL, payloads]
+        )
