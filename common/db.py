@@ -26,6 +26,29 @@ def insert_or_skip(model: type[M], conflict_fields: list[str], **values) -> M | 
     Fields not given take their model defaults (and auto_now_add), as with `create()`.
     """
     instance = model(**values)
+    inserted = _insert_skipping_conflicts(model, conflict_fields, [instance], model._meta.pk)
+    if not inserted:
+        return None
+    instance.pk = inserted[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
+
+
+def insert_many_or_skip(model: type[M], key: str, rows: list[dict]) -> set:
+    """insert_or_skip for many rows in one statement: those whose unique `key` is stored
+    already (or comes twice in `rows`: the first goes in) are skipped. Returns the keys
+    inserted. The rows go in the order given: callers that may race each other over the
+    same keys pass them sorted, so two such inserts wait for each other instead of
+    deadlocking."""
+    if not rows:
+        return set()
+    field = model._meta.get_field(key)
+    return set(_insert_skipping_conflicts(model, [key], [model(**row) for row in rows], field))
+
+
+def _insert_skipping_conflicts(model, conflict_fields: list[str], instances: list, returned):
+    """INSERT ... ON CONFLICT (...) DO NOTHING RETURNING `returned` for the instances."""
     meta = model._meta
     fields = [
         field
@@ -34,26 +57,21 @@ def insert_or_skip(model: type[M], conflict_fields: list[str], **values) -> M | 
     ]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    row_placeholders = f"({', '.join(['%s'] * len(fields))})"
     conflict = ", ".join(quote(meta.get_field(name).column) for name in conflict_fields)
     params = [
         field.get_db_prep_save(field.pre_save(instance, add=True), connection=connection)
+        for instance in instances
         for field in fields
     ]
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - names are quoted
-        f"VALUES ({placeholders}) ON CONFLICT ({conflict}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
+        f"VALUES {', '.join([row_placeholders] * len(instances))} "
+        f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(returned.column)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return None
-    instance.pk = meta.pk.to_python(inserted[0])
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
+        return [returned.to_python(value) for (value,) in cursor.fetchall()]
 
 
 def commit_without_waiting_for_the_disk() -> None:

@@ -22,6 +22,7 @@ per batch; when messages come one at a time, a batch is one message and waits fo
 import logging
 import select
 import time
+from dataclasses import dataclass
 
 from celery import bootsteps
 from django.db import DataError, Error, connection, transaction
@@ -31,8 +32,12 @@ from kombu.asynchronous import get_event_loop
 from common.messaging import inbox
 from common.messaging.broker import durable_queue
 from common.messaging.conf import messaging_settings
-from common.messaging.drain import batch_transaction, handle_on_receipt
-from common.messaging.envelope import MalformedMessage, parse_body
+from common.messaging.drain import (
+    batch_transaction,
+    handle_on_receipt,
+    handle_together_on_receipt,
+)
+from common.messaging.envelope import Envelope, MalformedMessage, parse_body
 from common.messaging.models import InboxMessage
 from common.messaging.registry import handler_for
 from common.observability import metrics
@@ -133,8 +138,12 @@ def process_batch(messages: list) -> None:
     metrics.batch_size.labels("consume").observe(len(messages))
     try:
         with batch_transaction():
-            for message in messages:
-                _store_or_park(*_delivery(message), handle=handle)
+            received = [
+                taken
+                for message in messages
+                if (taken := _take_or_park(*_delivery(message), handle=handle)) is not None
+            ]
+            _handle_on_receipt(received)
     except Exception as exc:
         logger.warning(
             "A batch of %d message(s) failed, storing each alone: %s", len(messages), exc
@@ -154,7 +163,7 @@ def store_one_by_one(messages: list) -> None:
     for position, message in enumerate(messages):
         try:
             with transaction.atomic():
-                _store_or_park(*_delivery(message), handle=False)
+                _take_or_park(*_delivery(message), handle=False)
         except Error as exc:
             logger.error("Cannot store messages, requeueing %d: %s", len(messages) - position, exc)
             _drop_connection()
@@ -189,45 +198,116 @@ def _settle(messages: list, how: str) -> None:
             return
 
 
-def _store_or_park(body: bytes, message_id: str | None, queue: str, *, handle: bool):
-    """store_incoming, with any failure but the database's turned into a parked message."""
+@dataclass(frozen=True)
+class Received:
+    """A new message to handle on receipt: stored by its handling, not before."""
+
+    envelope: Envelope
+    queue: str
+    body: bytes
+
+
+def _handle_on_receipt(received: list[Received]) -> None:
+    """Each type's messages handled together (one handler call, one insert of their done
+    rows); if that fails, each alone, so a bad message spends only its own attempt."""
+    groups: dict[tuple[str, str], list[Received]] = {}
+    for item in received:
+        groups.setdefault((item.envelope.type, item.queue), []).append(item)
+    for (_, queue), group in groups.items():
+        envelopes = [item.envelope for item in group]
+        if len(group) > 1 and handle_together_on_receipt(envelopes, queue):
+            continue
+        for item in group:
+            _guarded(item.body, item.queue, lambda item=item: _handle_alone(item))
+
+
+def _handle_alone(item: Received) -> None:
     try:
-        store_incoming(body=body, message_id_property=message_id, queue=queue, handle=handle)
+        handle_on_receipt(item.envelope, item.queue)
+    except DataError as exc:
+        # A payload PostgreSQL cannot store (see _store): parked with its raw body.
+        reason = f"payload refused by the database: {exc}"
+        inbox.park_malformed(item.body, item.envelope.id, item.queue, reason)
+
+
+def _take_or_park(body: bytes, message_id: str | None, queue: str, *, handle: bool):
+    """take(), with any failure but the database's turned into a parked message."""
+    return _guarded(
+        body,
+        queue,
+        lambda: take(body=body, message_id_property=message_id, queue=queue, handle=handle),
+    )
+
+
+def _guarded(body: bytes, queue: str, work):
+    """Nothing a message contains may stop the consumer: an error that is not the
+    database's parks the message with its raw body."""
+    try:
+        return work()
     except Error:
         raise
     except Exception as exc:
         logger.exception("Unexpected error storing a message from %s; parking it", queue)
         inbox.park_malformed(body, None, queue, f"cannot be stored: {exc!r}")
+        return None
+
+
+def take(*, body: bytes, message_id_property: str | None, queue: str, handle: bool):
+    """A received message: parked if malformed, stored (pending, or failed when no handler
+    is registered for its type) unless it is to be handled on receipt (`handle`); then it
+    comes back, to be handled with the others of its batch (which stores it)."""
+    envelope = _parse_or_park(body, message_id_property, queue)
+    if envelope is None:
+        return None
+    handled = _has_handler(envelope)
+    if handled and handle:
+        return Received(envelope, queue, body)
+    _store(envelope, body, queue, handled=handled)
+    return None
 
 
 def store_incoming(
     *, body: bytes, message_id_property: str | None, queue: str, handle: bool = False
 ) -> InboxMessage | None:
-    """Store one received message; its row when it is new and pending (to be handled),
-    None when it was a duplicate, has been parked, or (`handle`) has been handled at once
-    (drain.handle_on_receipt: its row is stored as done, or pending after a failure).
+    """One received message on its own (the consumer takes batches): its row when it is new
+    and pending, None when it was a duplicate, has been parked, or (`handle`) has been
+    handled at once (its row stored done, or pending after a failure)."""
+    envelope = _parse_or_park(body, message_id_property, queue)
+    if envelope is None:
+        return None
+    handled = _has_handler(envelope)
+    if handled and handle:
+        _handle_alone(Received(envelope, queue, body))
+        return None
+    row = _store(envelope, body, queue, handled=handled)
+    return row if handled else None
 
-    A type no handler is registered for is stored as failed with its envelope (a sender
-    deployed before its receiver): "Requeue failed" in the admin handles it later."""
+
+def _parse_or_park(body: bytes, message_id_property: str | None, queue: str) -> Envelope | None:
     metrics.messages_consumed.labels(queue).inc()
     try:
-        envelope = parse_body(body, message_id_property=message_id_property)
+        return parse_body(body, message_id_property=message_id_property)
     except MalformedMessage as exc:
         inbox.park_malformed(body, message_id_property, queue, str(exc))
         return None
-    handled = handler_for(envelope.type) is not None
-    if not handled:
-        logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
+
+
+def _has_handler(envelope: Envelope) -> bool:
+    if handler_for(envelope.type) is not None:
+        return True
+    # A sender deployed before its receiver: stored as failed with its envelope, and
+    # "Requeue failed" in the admin handles it once a release registers the handler.
+    logger.error("Parking message %s: no handler for type %r", envelope.id, envelope.type)
+    return False
+
+
+def _store(envelope: Envelope, body: bytes, queue: str, *, handled: bool) -> InboxMessage | None:
     try:
-        if handled and handle:
-            handle_on_receipt(envelope, queue)
-            return None
         # A savepoint (or its own transaction in autocommit): a DataError below leaves the
         # connection usable for parking the message.
         with transaction.atomic():
-            row = inbox.insert(envelope, queue, handled=handled)
+            return inbox.insert(envelope, queue, handled=handled)
     except DataError as exc:
         # e.g. "\\u0000" inside a JSON string, which PostgreSQL's jsonb cannot store.
         inbox.park_malformed(body, envelope.id, queue, f"payload refused by the database: {exc}")
         return None
-    return row if handled else None

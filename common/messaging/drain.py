@@ -52,7 +52,7 @@ def drain_inbox(*, batch_size: int | None = None, max_messages: int = 10_000) ->
     while attempted < max_messages:
         with batch_transaction():
             rows = claim_due_rows(InboxMessage, batch_size, order=ORDER)
-            handled += sum(_handle(row, conf) for row in rows)
+            handled += _handle_claimed_batch(rows, conf)
         attempted += len(rows)
         # A short batch: the inbox is drained, or other drains hold the rest.
         if len(rows) < batch_size:
@@ -69,6 +69,72 @@ def batch_transaction() -> Iterator[None]:
     with transaction.atomic(), publishing_together():
         check_constraints_at_once()
         yield
+
+
+def _handle_claimed_batch(rows: list[InboxMessage], conf: MessagingSettings) -> int:
+    """Handle claimed rows a type at a time: each type's handler gets all its messages at
+    once, in one savepoint with their done marks. If it raises, the savepoint takes all of
+    that back and each message is handled alone (in a savepoint of its own, as a batch of
+    one), so a bad message spends only its own attempt. Returns the number handled."""
+    handled = 0
+    for message_type, group in _by_type(rows, key=lambda row: row.type).items():
+        if len(group) > 1 and _handle_together(message_type, group):
+            handled += len(group)
+        else:
+            handled += sum(_handle(row, conf) for row in group)
+    return handled
+
+
+def _handle_together(message_type: str, rows: list[InboxMessage]) -> bool:
+    try:
+        with transaction.atomic(), handling_batch(message_type, len(rows)):
+            run_handler(message_type, [event_of(row) for row in rows])
+            InboxMessage.objects.filter(pk__in=[row.pk for row in rows]).update(
+                status=InboxMessage.Status.DONE,
+                processed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+            )
+    except Exception as exc:
+        _log_batch_failure(message_type, len(rows), exc)
+        return False
+    return True
+
+
+def handle_together_on_receipt(envelopes: list[Envelope], queue: str) -> bool:
+    """The fast path for many new messages of one type: their rows go in already marked
+    done (one INSERT, duplicates skipped) and the handler gets the new ones at once, all in
+    one savepoint. False when that failed (and was rolled back): the caller then handles
+    each message alone (handle_on_receipt)."""
+    message_type = envelopes[0].type
+    try:
+        with transaction.atomic(), handling_batch(message_type, len(envelopes)):
+            inserted = inbox.insert_many(
+                envelopes,
+                queue,
+                status=InboxMessage.Status.DONE,
+                processed_at=timezone.now(),
+                attempts=1,
+            )
+            new = _first_of_each(envelope for envelope in envelopes if envelope.id in inserted)
+            if new:
+                run_handler(message_type, [event_of_envelope(envelope) for envelope in new])
+    except Exception as exc:
+        _log_batch_failure(message_type, len(envelopes), exc)
+        return False
+    return True
+
+
+def _by_type(items, *, key) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def _first_of_each(envelopes) -> list[Envelope]:
+    """Two copies of one message in a batch: the first is handled, the second a duplicate."""
+    seen: set[str] = set()
+    return [e for e in envelopes if not (e.id in seen or seen.add(e.id))]
 
 
 def handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
@@ -100,7 +166,7 @@ def _handle_on_receipt(envelope: Envelope, queue: str) -> bool | None:
             )
             if row is None:
                 return None
-            run_handler(event_of(row))
+            run_handler(row.type, [event_of(row)])
     except Exception as exc:
         if row is None:
             raise
@@ -122,7 +188,7 @@ def _handle(row: InboxMessage, conf: MessagingSettings) -> bool:
 def _handle_claimed(row: InboxMessage, conf: MessagingSettings) -> bool:
     try:
         with transaction.atomic():
-            run_handler(event_of(row))
+            run_handler(row.type, [event_of(row)])
             # An UPDATE, not row.save(): if it failed, the row in memory would still
             # say pending for record_failure below.
             InboxMessage.objects.filter(pk=row.pk).update(
@@ -159,19 +225,34 @@ def handling(message_id: str, message_type: str, headers: dict, payload: dict) -
         yield
 
 
-def run_handler(event: Event) -> None:
-    """The handler of the event's type, timed; a failure is counted and raised."""
+@contextmanager
+def handling_batch(message_type: str, size: int) -> Iterator[None]:
+    """The span of a batch's handling. Its messages' own request ids and traces are the
+    handler's to continue (a service logs each item with its request id, and the events it
+    records for them carry their headers on: outbox.record_events)."""
+    with tracing.span(
+        f"{message_type} process", kind="consumer", **{"messaging.batch.message_count": size}
+    ):
+        yield
+
+
+def run_handler(message_type: str, events: list[Event]) -> None:
+    """The handler of the type, given the events, timed (per event); a failure is counted
+    once per event and raised."""
     started = time.perf_counter()
     try:
-        handler = handler_for(event.type)
+        handler = handler_for(message_type)
         if handler is None:
-            raise LookupError(f"no handler registered for message type {event.type!r}")
-        handler(event)
+            raise LookupError(f"no handler registered for message type {message_type!r}")
+        handler(events)
     except Exception:
-        metrics.handler_failures.labels(event.type).inc()
+        metrics.handler_failures.labels(message_type).inc(len(events))
         raise
     finally:
-        metrics.handler_duration.labels(event.type).observe(time.perf_counter() - started)
+        elapsed = (time.perf_counter() - started) / len(events)
+        observe = metrics.handler_duration.labels(message_type).observe
+        for _ in events:
+            observe(elapsed)
 
 
 def _log_failure(row: InboxMessage, exc: Exception, *, attempt: int) -> None:
@@ -182,6 +263,22 @@ def _log_failure(row: InboxMessage, exc: Exception, *, attempt: int) -> None:
         attempt,
         exc,
         exc_info=True,
+    )
+
+
+def _log_batch_failure(message_type: str, size: int, exc: Exception) -> None:
+    logger.info(
+        "A batch of %d %s message(s) failed, handling each alone: %s", size, message_type, exc
+    )
+
+
+def event_of_envelope(envelope: Envelope) -> Event:
+    return Event(
+        message_id=envelope.id,
+        type=envelope.type,
+        version=envelope.version,
+        payload=envelope.payload,
+        headers=envelope.headers,
     )
 
 

@@ -31,34 +31,78 @@ def record_event(
     the current one) in its headers unless `headers` name them: the handlers of the
     receiving service log with the same request id, in the same trace.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise OutsideTransaction(
-            "record_event must run inside transaction.atomic() with the business change."
-        )
-    conf = messaging_settings()
-    type = message_type.name
+    _require_transaction()
     # Headers travel as AMQP header fields too: plain strings always encode.
     headers = {str(name): str(value) for name, value in (headers or {}).items()}
     if "request_id" not in headers and (request_id := context.get("request_id")):
         headers["request_id"] = request_id
     if "traceparent" not in headers and (
-        traceparent := tracing.child_traceparent(f"{type} send", kind="producer")
+        traceparent := tracing.child_traceparent(f"{message_type.name} send", kind="producer")
     ):
         headers["traceparent"] = traceparent
-    message = OutboxMessage.objects.create(
-        type=type,
-        version=message_type.version,
-        destination=message_type.queue,
-        payload=payload,
-        headers=headers,
-    )
-    if conf.PUBLISH_AFTER_COMMIT:
-        batch = getattr(_published_together, "ids", None)
-        if batch is not None:
-            batch.append(message.id)
-        else:
-            transaction.on_commit(PublishAfterCommit((message.id,)))
+    message = OutboxMessage.objects.create(**_row(message_type, payload, headers))
+    _publish_after_commit([message.id])
     return message
+
+
+def record_events(
+    message_type: MessageType, payloads: list[dict[str, Any]], *, continuing: list[dict]
+) -> list[OutboxMessage]:
+    """record_event for many events of one type, in one INSERT (a batch handler's answers).
+
+    Each event continues the request and the trace of the message whose headers are at the
+    same place in `continuing` (a payment result those of the order it answers): its request
+    id, and a producer span, child of that message's trace. Where a message has none, the
+    current work's (as record_event).
+    """
+    _require_transaction()
+    rows = [
+        OutboxMessage(**_row(message_type, payload, _continued(message_type, headers)))
+        for payload, headers in zip(payloads, continuing, strict=True)
+    ]
+    OutboxMessage.objects.bulk_create(rows)
+    _publish_after_commit([row.id for row in rows])
+    return rows
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise OutsideTransaction(
+            "record_event must run inside transaction.atomic() with the business change."
+        )
+
+
+def _row(message_type: MessageType, payload: dict, headers: dict) -> dict:
+    return {
+        "type": message_type.name,
+        "version": message_type.version,
+        "destination": message_type.queue,
+        "payload": payload,
+        "headers": headers,
+    }
+
+
+def _continued(message_type: MessageType, received: dict) -> dict[str, str]:
+    headers = {}
+    if request_id := received.get("request_id") or context.get("request_id"):
+        headers["request_id"] = str(request_id)
+    name = f"{message_type.name} send"
+    if parent := received.get("traceparent"):
+        with tracing.span(name, kind="producer", parent=str(parent)) as handed_on:
+            headers["traceparent"] = handed_on.context.traceparent
+    elif traceparent := tracing.child_traceparent(name, kind="producer"):
+        headers["traceparent"] = traceparent
+    return headers
+
+
+def _publish_after_commit(ids: list) -> None:
+    if not messaging_settings().PUBLISH_AFTER_COMMIT:
+        return
+    batch = getattr(_published_together, "ids", None)
+    if batch is not None:
+        batch.extend(ids)
+    else:
+        transaction.on_commit(PublishAfterCommit(tuple(ids)))
 
 
 @dataclass(frozen=True)

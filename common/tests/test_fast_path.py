@@ -228,10 +228,10 @@ def test_a_batch_whose_transaction_fails_is_stored_message_by_message_for_the_dr
 ):
     from django.db import OperationalError
 
-    def fails_beyond_any_savepoint(envelope, queue):  # as a commit-time error would
+    def fails_beyond_any_savepoint(received):  # as a commit-time error would
         raise OperationalError("could not serialize access")
 
-    monkeypatch.setattr(consumer, "handle_on_receipt", fails_beyond_any_savepoint)
+    monkeypatch.setattr(consumer, "_handle_on_receipt", fails_beyond_any_savepoint)
     for value in range(3):
         broker.publish_raw(
             samples_queue, envelope(value, message_id=f"b-{value}"), message_id=f"b-{value}"

@@ -191,7 +191,7 @@ def test_a_message_without_a_handler_keeps_its_envelope_and_can_be_replayed(monk
 def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue, monkeypatch):
     from django.db import OperationalError
 
-    real_store = consumer.store_incoming
+    real_store = consumer.take
     calls = []
 
     def database_down_twice(**kwargs):
@@ -200,7 +200,7 @@ def test_a_message_is_requeued_not_acked_while_the_database_fails(samples_queue,
             raise OperationalError("the database went away")
         return real_store(**kwargs)
 
-    monkeypatch.setattr(consumer, "store_incoming", database_down_twice)
+    monkeypatch.setattr(consumer, "take", database_down_twice)
     monkeypatch.setattr(consumer, "DATABASE_RETRY_PAUSE_SECONDS", 0)
     broker.publish_raw(samples_queue, envelope(4, message_id="m-4"), message_id="m-4")
 
@@ -216,7 +216,7 @@ def test_an_unexpected_error_parks_the_message_and_the_consumer_goes_on(samples_
     def bug(**kwargs):
         raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")
 
-    monkeypatch.setattr(consumer, "store_incoming", bug)
+    monkeypatch.setattr(consumer, "take", bug)
     broker.publish_raw(samples_queue, b'{"id": "odd"}', message_id="odd")
 
     assert consume_into_inbox(samples_queue) == 1

@@ -7,6 +7,8 @@ fail the caller's block anyway, and a savepoint would cost two round trips per c
 
 import logging
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,9 +17,9 @@ from django.utils import timezone
 
 from common.contracts import ORDER_CREATED, order_created_payload
 from common.messaging import publishing_together, record_event
-from common.observability import metrics
+from common.observability import context, metrics
 from orders_project.orders import selectors
-from orders_project.orders.live import order_status_notify
+from orders_project.orders.live import order_status_notify, orders_status_notify
 from orders_project.orders.models import Order
 from orders_project.orders.signals import stuck_orders_reported
 
@@ -52,33 +54,73 @@ def _order_created(order: Order) -> dict:
     )
 
 
-@transaction.atomic(savepoint=False)
+@dataclass(frozen=True)
+class PaymentResult:
+    """Payments' answer about one order; `request_id` is the order's, for the log lines."""
+
+    order_id: uuid.UUID
+    succeeded: bool
+    reason: str = ""
+    request_id: str | None = None
+
+
 def order_apply_payment_result(
     *, order_id: uuid.UUID, succeeded: bool, reason: str = ""
 ) -> Order | None:
-    """NEW -> FINISHED (paid) or CANCELLED (with the reason); once (rule 7).
-
-    The order row is locked, so two results racing for one order are applied one after
-    the other, and the second finds the order no longer NEW: a repeated or late result
-    changes nothing (and is logged). None if the order does not exist.
-    """
-    order = Order.objects.select_for_update().filter(id=order_id).first()
-    if order is None:
-        return None
-    if order.status != Order.Status.NEW:
-        logger.info("Ignoring a payment result for order %s: already %s", order.id, order.status)
-        return order
-    if succeeded:
-        order.status, order.reason = Order.Status.FINISHED, ""
-    else:
-        order.status, order.reason = Order.Status.CANCELLED, reason
-    order.updated_at = timezone.now()
-    order.save(update_fields=["status", "reason", "updated_at"])
-    order_status_notify(order)
-    logger.info("Order %s %s%s", order.id, order.status, f" ({reason})" if reason else "")
-    completed = metrics.orders_completed.labels(order.status, order.reason)
-    transaction.on_commit(completed.inc)
+    """One result (orders_apply_payment_results for a batch of one)."""
+    [order] = orders_apply_payment_results([PaymentResult(order_id, succeeded, reason)])
     return order
+
+
+@transaction.atomic(savepoint=False)
+def orders_apply_payment_results(results: list[PaymentResult]) -> list[Order | None]:
+    """NEW -> FINISHED (paid) or CANCELLED (with the reason); once (rule 7). Returns each
+    result's order, None for an order that does not exist.
+
+    In a constant number of statements whatever the batch's size: one locking read of its
+    orders in primary-key order (two batches racing for the same orders then wait for each
+    other instead of deadlocking), one update of those that change, one notification
+    statement. The rows stay locked until the caller commits, so two results racing for one
+    order are applied one after the other, and the second finds the order no longer NEW: a
+    repeated or late result (also later in the same batch) changes nothing (and is logged).
+    """
+    orders = {
+        order.id: order
+        for order in Order.objects.select_for_update()
+        .filter(id__in={result.order_id for result in results})
+        .order_by("pk")
+    }
+    changed: dict[uuid.UUID, Order] = {}
+    now = timezone.now()
+    for result in results:
+        order = orders.get(result.order_id)
+        if order is None:
+            continue
+        with context.bound(request_id=result.request_id, order_id=str(order.id)):
+            if order.status != Order.Status.NEW:
+                logger.info(
+                    "Ignoring a payment result for order %s: already %s", order.id, order.status
+                )
+                continue
+            if result.succeeded:
+                order.status, order.reason = Order.Status.FINISHED, ""
+            else:
+                order.status, order.reason = Order.Status.CANCELLED, result.reason
+            order.updated_at = now
+            changed[order.id] = order
+            reason = f" ({order.reason})" if order.reason else ""
+            logger.info("Order %s %s%s", order.id, order.status, reason)
+    if changed:
+        Order.objects.bulk_update(changed.values(), ["status", "reason", "updated_at"])
+        orders_status_notify(list(changed.values()))
+        completed = Counter((order.status, order.reason) for order in changed.values())
+        transaction.on_commit(lambda: _count_completed(completed))
+    return [orders.get(result.order_id) for result in results]
+
+
+def _count_completed(completed: Counter) -> None:
+    for (status, reason), count in completed.items():
+        metrics.orders_completed.labels(status, reason).inc(count)
 
 
 REASK_BATCH_SIZE = 200

@@ -8,14 +8,17 @@ account_create is the exception: its caller goes on after the unique violation.
 
 import logging
 import uuid
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from common.contracts import PAYMENT_RESULT, payment_result_payload
-from common.messaging import record_event
-from common.observability import metrics
+from common.messaging import record_events
+from common.observability import context, metrics
 from payments_project.payments.errors import (
     AccountAlreadyExists,
     AccountNotFound,
@@ -60,70 +63,150 @@ def account_deposit(*, user_id: str, amount: Decimal, reference: str | None = No
     return account
 
 
-@transaction.atomic(savepoint=False)
-def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
-    """Charge an order once: debit the account if it holds enough, record the outcome, and
-    answer Orders with it (a "payment result" event, in the same transaction).
+@dataclass(frozen=True)
+class OrderToPay:
+    """An order Payments was asked to pay. `message_headers`: those of the message that
+    asked (its request id and trace), which the answer carries on."""
 
-    Two copies of one order (a redelivery, or a copy under a new message id) may be handled
-    at once by two drains; a transaction-scoped advisory lock on the order id makes the
-    second wait for the first and then find its outcome, also when the user has no account
-    row to lock. The unique order id of Payment and of a charge in the ledger back this up.
-    The account row is locked before the balance is read, so the check and the debit see no
-    concurrent change (rule 4). A repeated order, also with another amount or user, is
-    answered with the first payment's outcome.
-    """
-    payment = _pay_once(order_id, user_id, amount)
-    record_event(
-        PAYMENT_RESULT,
-        payload=payment_result_payload(
-            order_id=payment.order_id,
-            user_id=payment.user_id,
-            amount=payment.amount,
-            succeeded=payment.status == Payment.Status.SUCCEEDED,
-            reason=payment.reason,
-        ),
-    )  # with the request id and trace of the order's message (common/messaging/drain.py)
+    order_id: uuid.UUID
+    user_id: str
+    amount: Decimal
+    message_headers: dict = field(default_factory=dict)
+
+
+def order_pay(*, order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
+    """One order (orders_pay for a batch of one)."""
+    [payment] = orders_pay([OrderToPay(order_id, user_id, amount)])
     return payment
 
 
-def _pay_once(order_id: uuid.UUID, user_id: str, amount: Decimal) -> Payment:
-    _lock_order(order_id)
-    if (existing := Payment.objects.filter(order_id=order_id).first()) is not None:
-        return existing
-    account = Account.objects.select_for_update().filter(user_id=user_id).first()
-    if account is None:
-        return _record_payment(order_id, user_id, amount, Payment.FailureReason.ACCOUNT_NOT_FOUND)
-    if account.balance < amount:
-        return _record_payment(order_id, user_id, amount, Payment.FailureReason.INSUFFICIENT_FUNDS)
-    account.balance -= amount
-    account.save(update_fields=["balance", "updated_at"])
-    LedgerEntry.objects.create(
-        account=account, kind=LedgerEntry.Kind.CHARGE, amount=-amount, reference=str(order_id)
+@transaction.atomic(savepoint=False)
+def orders_pay(orders: list[OrderToPay]) -> list[Payment]:
+    """Charge each order once: debit its account if it holds enough, record the outcome,
+    and answer Orders with it (a "payment result" event per order, in the same
+    transaction). Returns each order's payment.
+
+    A constant number of statements whatever the batch's size: one advisory lock statement
+    for the orders, one read of their payments, one select_for_update() of their accounts
+    in primary-key order, one insert each of payments, ledger entries and outbox rows, one
+    balance update. The locks are taken in sorted order, so two batches racing for the same
+    orders or accounts wait for each other instead of deadlocking (rule 4: the balance is
+    read under the account's lock, so the check and the debit see no concurrent change).
+
+    Two copies of one order (a redelivery, a copy under a new message id, in this batch or
+    another drain's) are charged once: the advisory lock on the order id makes a concurrent
+    copy wait and then find the payment, also when the user has no account row to lock; a
+    copy later in the batch finds the payment made for the first. A repeated order, also
+    with another amount or user, is answered with the first payment's outcome. The unique
+    order id of Payment and of a charge in the ledger back this up.
+    """
+    payments = _pay_each_once(orders)
+    record_events(
+        PAYMENT_RESULT,
+        [
+            payment_result_payload(
+                order_id=payment.order_id,
+                user_id=payment.user_id,
+                amount=payment.amount,
+                succeeded=payment.status == Payment.Status.SUCCEEDED,
+                reason=payment.reason,
+            )
+            for payment in payments
+        ],
+        continuing=[order.message_headers for order in orders],
     )
-    return _record_payment(order_id, user_id, amount, reason="")
+    return payments
 
 
-def _lock_order(order_id: uuid.UUID) -> None:
-    if settings.EMBEDDED_DATABASE:
-        return  # SQLite runs one writing transaction at a time anyway
-    # A signed 64-bit key from the UUID; released when the transaction ends.
-    key = int.from_bytes(order_id.bytes[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+def _pay_each_once(orders: list[OrderToPay]) -> list[Payment]:
+    _lock_orders([order.order_id for order in orders])
+    paid = {p.order_id: p for p in Payment.objects.filter(order_id__in=_ids(orders))}
+    to_pay = {order.user_id for order in orders if order.order_id not in paid}
+    accounts = {
+        account.user_id: account
+        for account in Account.objects.select_for_update().filter(user_id__in=to_pay).order_by("pk")
+    }
+    new_payments, charges, debited = [], [], {}
+    for order in orders:
+        if order.order_id in paid:
+            continue  # paid before, or earlier in this batch: its outcome stands
+        account = accounts.get(order.user_id)
+        if account is None:
+            reason = Payment.FailureReason.ACCOUNT_NOT_FOUND
+        elif account.balance < order.amount:
+            reason = Payment.FailureReason.INSUFFICIENT_FUNDS
+        else:
+            reason = ""
+            account.balance -= order.amount
+            debited[account.pk] = account
+            charges.append(
+                LedgerEntry(
+                    account=account,
+                    kind=LedgerEntry.Kind.CHARGE,
+                    amount=-order.amount,
+                    reference=str(order.order_id),
+                )
+            )
+        paid[order.order_id] = payment = _payment(order, reason)
+        new_payments.append(payment)
+    Payment.objects.bulk_create(new_payments)
+    if debited:
+        now = timezone.now()
+        for account in debited.values():
+            account.updated_at = now
+        Account.objects.bulk_update(debited.values(), ["balance", "updated_at"])
+        LedgerEntry.objects.bulk_create(charges)
+    _log_and_count(new_payments, orders)
+    return [paid[order.order_id] for order in orders]
 
 
-def _record_payment(order_id, user_id: str, amount: Decimal, reason: str) -> Payment:
-    payment = Payment.objects.create(
-        order_id=order_id,
-        user_id=user_id,
-        amount=amount,
+def _ids(orders: list[OrderToPay]) -> set[uuid.UUID]:
+    return {order.order_id for order in orders}
+
+
+def _payment(order: OrderToPay, reason: str) -> Payment:
+    return Payment(
+        order_id=order.order_id,
+        user_id=order.user_id,
+        amount=order.amount,
         status=Payment.Status.FAILED if reason else Payment.Status.SUCCEEDED,
         reason=reason,
     )
-    if reason:
-        logger.info("Order %s refused: %s (user %s, %s)", order_id, reason, user_id, amount)
-    else:
-        logger.info("Order %s paid: %s charged to user %s", order_id, amount, user_id)
-    transaction.on_commit(metrics.payments.labels(payment.status, reason).inc)
-    return payment
+
+
+def _log_and_count(payments: list[Payment], orders: list[OrderToPay]) -> None:
+    request_ids = {order.order_id: order.message_headers.get("request_id") for order in orders}
+    for payment in payments:
+        with context.bound(
+            request_id=request_ids[payment.order_id], order_id=str(payment.order_id)
+        ):
+            if payment.reason:
+                logger.info(
+                    "Order %s refused: %s (user %s, %s)",
+                    payment.order_id, payment.reason, payment.user_id, payment.amount,
+                )  # fmt: skip
+            else:
+                logger.info(
+                    "Order %s paid: %s charged to user %s",
+                    payment.order_id, payment.amount, payment.user_id,
+                )  # fmt: skip
+    outcomes = Counter((payment.status, payment.reason) for payment in payments)
+    transaction.on_commit(lambda: _count_payments(outcomes))
+
+
+def _count_payments(outcomes: Counter) -> None:
+    for (status, reason), count in outcomes.items():
+        metrics.payments.labels(status, reason).inc(count)
+
+
+def _lock_orders(order_ids: list[uuid.UUID]) -> None:
+    """A transaction-scoped advisory lock per order id, all in one statement, in sorted
+    order (so that two batches never wait for each other in a circle)."""
+    if settings.EMBEDDED_DATABASE:
+        return  # SQLite runs one writing transaction at a time anyway
+    # A signed 64-bit key from each UUID; released when the transaction ends.
+    keys = sorted(
+        {int.from_bytes(order_id.bytes[:8], "big", signed=True) for order_id in order_ids}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(key) FROM unnest(%s::bigint[]) AS key", [keys])

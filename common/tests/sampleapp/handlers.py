@@ -6,12 +6,16 @@ from common.tests.sampleapp.models import Effect
 
 
 @handles(SAMPLE_CREATED)
-def record_effect(event: Event) -> None:
-    Effect.objects.create(message_id=event.message_id, value=event.payload["value"])
+def record_effect(events: list[Event]) -> None:
+    # One row per message: a value that is not a number fails the whole batch's insert,
+    # and then each message alone.
+    Effect.objects.bulk_create(
+        Effect(message_id=event.message_id, value=event.payload["value"]) for event in events
+    )
 
 
 @handles(SAMPLE_POISON)
-def always_fail(event: Event) -> None:
+def always_fail(events: list[Event]) -> None:
     # Writes first, then fails: the rollback must take the write away with it.
-    Effect.objects.create(message_id=event.message_id, value=-1)
-    raise RuntimeError(f"poison message {event.payload}")
+    Effect.objects.bulk_create(Effect(message_id=event.message_id, value=-1) for event in events)
+    raise RuntimeError(f"poison message {[event.payload for event in events]}")

@@ -79,10 +79,10 @@ def test_a_parked_payment_result_is_healed_by_the_reask(settings, monkeypatch):
     settings.MESSAGING = {**settings.MESSAGING, "MAX_ATTEMPTS": 1}
     order = new_order()
 
-    def broken(**kwargs):
+    def broken(results):
         raise RuntimeError("lock timeout")
 
-    monkeypatch.setattr(handlers, "order_apply_payment_result", broken)
+    monkeypatch.setattr(handlers, "orders_apply_payment_results", broken)
     deliver_result(order, "failed", "insufficient_funds")
     assert InboxMessage.objects.get().status == "failed"  # parked after its attempts
     monkeypatch.undo()
