@@ -86,7 +86,8 @@ def wait_for_a_request_blocked_on_the_key() -> None:
     while time.monotonic() < deadline:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' "
                 "AND query LIKE 'INSERT INTO \"idempotency_idempotencyrecord\"%%'"
             )
             if cursor.fetchone()[0]:
