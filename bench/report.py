@@ -257,6 +257,7 @@ def markdown(figures: dict) -> str:
     lines += _pipeline_lines(figures)
     lines += _messaging_lines(figures, tps)
     lines += _memory_lines(figures)
+    lines += _live_status_lines(figures)
     return "\n".join(lines) + "\n"
 
 
@@ -377,6 +378,37 @@ def _memory_lines(figures: dict) -> list[str]:
     )
     if reasons:
         lines += ["", *(f"n/a: {reason}" for reason in reasons)]
+    return lines
+
+
+def _live_status_lines(figures: dict) -> list[str]:
+    lines = ["", "## Live status: waiting clients on event streams (bench/live_status.py)", ""]
+    try:
+        live = _section(figures, "live_status")
+    except Unavailable as exc:
+        return [*lines, f"n/a: {exc}"]
+    lines += _header("waiting clients", "POST /orders p50 ms", "p99 ms", "GET /orders/{id} p50 ms",
+                     "p99 ms", "gateway CPU %", "gateway RSS MiB", "failed")  # fmt: skip
+    for name in ("without", "with"):
+        row = live.get(name)
+        if row is None:
+            lines.append(f"| {name}: n/a | | | | | | | |")
+            continue
+        post, get = row["post_latency_ms"] or {}, row["get_latency_ms"] or {}
+        failed = sum((row.get("post_errors") or {}).values()) + sum(
+            (row.get("get_errors") or {}).values()
+        )
+        lines.append(
+            f"| {row.get('waiting', 0)} | {_n(post.get('p50'))} | {_n(post.get('p99'))} | "
+            f"{_n(get.get('p50'))} | {_n(get.get('p99'))} | {_n(row['gateway_cpu_percent'])} | "
+            f"{_n(row['gateway_rss_mib'])} | {failed} |"
+        )
+    clients = live.get("clients") or {}
+    lines += ["", f"POST /orders at {live['rate']}/s (open loop) while GET /orders/{{id}} is read "
+              f"in a closed loop; {live['subscribers']} streams asked for, "
+              f"{_n(clients.get('answered'))} answered (in {_n(clients.get('connect_seconds'))} "
+              f"s), {_n(clients.get('ended_early'))} ended early, errors: "
+              f"{_errors(clients.get('errors'))}."]  # fmt: skip
     return lines
 
 

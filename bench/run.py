@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench import messaging_rates, pgbench, resources
+from bench import live_status, messaging_rates, pgbench, resources
 from bench.stats import percentiles
 from tests.stack import REPO_ROOT, SERVER, Stack
 
@@ -229,6 +229,11 @@ class Bench:
         ).stdout
         return messaging_rates.result_of(output)
 
+    def live_subscribers(self) -> dict:
+        """Issue 17's figure: the other endpoints' latency and the gateway's CPU and memory
+        with 1,000 clients waiting on event streams, beside the same load without them."""
+        return live_status.measure(self, loadgen, self.seconds)
+
     def pgbench(self) -> dict:
         database = f"{self.stack.databases['orders']}_pgbench"
         return pgbench.simple_update_tps(SERVER, database, seconds=max(5, int(self.seconds)))
@@ -332,4 +337,6 @@ def run_all(stack: Stack, *, seconds: float, outbox_rows: int, inbox_rows: int) 
     # Before the messaging rates, which restart the Orders worker.
     _measure(figures, "memory_after_load", bench.memory)
     _measure(figures, "messaging", lambda: bench.messaging(outbox_rows, inbox_rows))
+    # Last: it restarts the gateway (to listen on Orders' database).
+    _measure(figures, "live_status", bench.live_subscribers)
     return figures

@@ -68,7 +68,27 @@ def results(*, direct_fails: bool) -> dict:
             "relay": {"messages": 10, "seconds": 0.002, "rate": 5000.0},
             "drain": {"messages": 10, "seconds": 0.02, "rate": 500.0},
         },
+        "live_status": {
+            "subscribers": 1000,
+            "rate": 50,
+            "without": live_row(0),
+            "with": live_row(1000),
+            "clients": {
+                "answered": 1000,
+                "connect_seconds": 2.5,
+                "events": 1000,
+                "ended_early": 0,
+                "errors": {},
+            },
+        },
     }
+
+
+def live_row(waiting: int) -> dict:
+    latency = {"p50": 9.0, "p95": 20.0, "p99": 30.0, "max": 40.0}
+    return {"post_latency_ms": latency, "post_errors": {}, "get_latency_ms": latency,
+            "get_errors": {}, "gateway_cpu_percent": 10, "gateway_rss_mib": 120.0,
+            "gateway_pss_mib": 90.0, "waiting": waiting, "gauge": float(waiting)}  # fmt: skip
 
 
 def by_name(figures: dict) -> dict[str, dict]:
@@ -183,6 +203,7 @@ def test_no_figures_at_all_still_make_a_report(tmp_path):
                 "pipeline",
                 "memory_after_load",
                 "messaging",
+                "live_status",
             )
         },
     }
@@ -191,7 +212,15 @@ def test_no_figures_at_all_still_make_a_report(tmp_path):
     text = report.markdown(figures)
     assert "n/a: http failed: http broke" in text
     assert "n/a: pipeline failed: pipeline broke" in text
+    assert "n/a: live_status failed: live_status broke" in text
     report.plot(figures, tmp_path / "plot.png")
+
+
+def test_the_live_status_figure_has_a_row_without_and_one_with_the_waiting_clients():
+    text = report.markdown(results(direct_fails=False))
+    assert "| 0 | 9.0 | 30.0 | 9.0 | 30.0 | 10 | 120.0 | 0 |" in text
+    assert "| 1000 | 9.0 | 30.0 | 9.0 | 30.0 | 10 | 120.0 | 0 |" in text
+    assert "1000 streams asked for, 1000 answered (in 2.5 s), 0 ended early" in text
 
 
 def test_the_stack_processes_are_read_from_supervisorctl_status():
