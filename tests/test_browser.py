@@ -6,11 +6,13 @@ live, the balance after each), an error as the API words it, one form by keyboar
 phone-sized screen; in JWT mode with a pasted token. Screenshots go to the test's temporary
 folder (docs/images/shop.png is one of them)."""
 
+import re
 import secrets
 import shutil
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -139,6 +141,29 @@ def shop(browser_context, stack):
     page = browser_context.new_page()
     yield Shop(page, stack.gateway_url)
     page.close()
+
+
+def test_the_page_as_the_gateway_serves_it(stack):
+    """Through gunicorn and WhiteNoise, as deployed: the policy, HEAD, 405, the assets."""
+    with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
+        page, head = client.get("/"), client.head("/")
+        refused = client.post("/")
+        assets = [
+            client.get(url) for url in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+        ]
+
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self';")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Length"] == str(len(page.content))
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "GET, HEAD"
+    assert refused.json()["type"] == "urn:problem:method-not-allowed"
+    assert len(assets) == 3
+    for asset in assets:  # hashed names from the collection's manifest, cached for long
+        assert asset.status_code == 200, asset.url
+        assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", asset.url.path)
+        assert "immutable" in asset.headers["Cache-Control"]
 
 
 def test_the_whole_journey_followed_live(shop, screenshots):
