@@ -17,7 +17,7 @@ from common.messaging.broker import BatchOutcome, Outgoing, publisher
 from common.messaging.models import InboxMessage, OutboxMessage
 from common.messaging.outbox import PublishAfterCommit
 from common.testing import broker
-from common.tests.sampleapp.contracts import SAMPLE_CREATED
+from common.tests.sampleapp.contracts import SAMPLE_CREATED, SAMPLE_REFUSED
 from common.tests.sampleapp.models import Effect
 from common.tests.test_inbox_drain import consume_into_inbox, envelope
 
@@ -87,18 +87,22 @@ def test_with_the_broker_down_the_commit_stands_and_the_sweep_publishes(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_message_the_broker_refuses_right_after_commit_spends_an_attempt_and_waits(
-    fast_path, monkeypatch, samples_queue
+    fast_path, refusing_queue, samples_queue
 ):
-    def refuse(messages, **kwargs):
-        return BatchOutcome(rejected={m.message_id: "the broker refused it" for m in messages})
+    # A real nack: the refusals queue's policy makes RabbitMQ refuse every publish to it.
+    with transaction.atomic(), publishing_together():
+        refused = record_event(SAMPLE_REFUSED, payload={"value": 7})
+        accepted = record_event(SAMPLE_CREATED, payload={"value": 8})
 
-    monkeypatch.setattr(relay.publisher, "publish_batch", refuse)
-    row = record(7)
-
-    row.refresh_from_db()
-    assert (row.status, row.attempts, row.sent_at) == (OutboxMessage.Status.PENDING, 1, None)
-    assert row.last_error == "the broker refused it"
-    assert row.next_attempt_at > row.created_at  # backed off, for the sweep
+    refused.refresh_from_db()
+    accepted.refresh_from_db()
+    assert (refused.status, refused.attempts, refused.sent_at) == ("pending", 1, None)
+    assert "nack" in refused.last_error
+    assert refused.next_attempt_at > refused.created_at  # backed off, for the sweep
+    assert accepted.status == OutboxMessage.Status.SENT  # the batch's other message went
+    assert [m.properties["message_id"] for m in broker.take_messages(samples_queue)] == [
+        str(accepted.id)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

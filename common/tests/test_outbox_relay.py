@@ -7,7 +7,6 @@ from django.db import transaction
 from kombu import Connection
 
 from common.messaging import MessageType, OutsideTransaction, record_event, relay
-from common.messaging.conf import messaging_settings
 from common.messaging.models import OutboxMessage
 from common.testing import broker
 from common.tests.sampleapp.contracts import SAMPLE_CREATED, SAMPLE_REFUSED
@@ -113,17 +112,6 @@ def test_the_relay_recovers_when_the_broker_drops_its_connection(samples_queue):
     assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {0}
     received = {m.properties["message_id"] for m in broker.take_messages(samples_queue)}
     assert received == {str(row.id) for row in rows}
-
-
-@pytest.fixture
-def refusing_queue():
-    """A queue the broker refuses to take messages into: a policy of max-length 0 with
-    overflow reject-publish makes RabbitMQ nack every publish to it."""
-    queue = messaging_settings().queue_name("refusals")
-    policy = f"{queue}-refuse"
-    broker.set_queue_policy(policy, queue, '{"max-length": 0, "overflow": "reject-publish"}')
-    yield queue
-    broker.clear_policy(policy)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -64,6 +64,7 @@ class Faults:
         # Poison injected on purpose, by the inbox it must be parked in.
         self.poison: dict[str, set[str]] = {"orders": set(), "payments": set()}
         self.extra_beats: list[subprocess.Popen] = []
+        self.extra_workers: list[subprocess.Popen] = []
         # Asked once, while RabbitMQ answers: rabbitmqctl hangs while it is paused.
         self.rabbitmq_pid = rabbitmq_pid()
 
@@ -155,6 +156,58 @@ class Faults:
         time.sleep(seconds)
         self.stop_extra_beats()
         return "a second beat of each service"
+
+    def inject_competing_consumers(self, seconds: float) -> str:
+        """A second worker (so a second consumer of each queue, competing for the same
+        accounts and orders) and a second beat (so two relays and two drains) per service,
+        for a while. No message may spend an attempt on a deadlock meanwhile: batch handlers
+        take their locks in sorted order (runner.deadlocked_messages checks it)."""
+        for name in WORKERS:
+            service = name.split("-")[0]
+            self.extra_workers.append(
+                subprocess.Popen(  # noqa: S603
+                    [
+                        str(REPO_ROOT / ".venv/bin/celery"),
+                        "-A",
+                        f"{service}_project",
+                        "worker",
+                        "--pool",
+                        "prefork",
+                        "--concurrency",
+                        "1",
+                        "--hostname",
+                        f"extra-{name}-{uuid.uuid4().hex[:6]}@%h",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env={
+                        **{k: v for k, v in self.stack.env.items() if k != "METRICS_PORT"},
+                        "DJANGO_SETTINGS_MODULE": f"{service}_project.settings.production",
+                    },
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        try:
+            self.inject_second_beats(seconds)
+        finally:
+            self.stop_extra_workers()
+        return "a second worker (consumer) and a second beat of each service"
+
+    def stop_extra_workers(self) -> None:
+        """A warm shutdown (SIGTERM to the worker's group): it acks what it handled, and
+        the broker hands what it held unacked to the stack's own consumers."""
+        for worker in self.extra_workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        self.extra_workers.clear()
 
     def stop_extra_beats(self) -> None:
         for beat in self.extra_beats:
@@ -365,6 +418,7 @@ class Faults:
             if (pid := self.pid(name)) is not None:
                 _signal_group(pid, signal.SIGCONT)
         self.stop_extra_beats()
+        self.stop_extra_workers()
         run("rabbitmqctl", "-q", "start_app")
         run("rabbitmqctl", "-q", "await_startup")
         if not postgres_running():

@@ -22,6 +22,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pool-child-kill": (lambda f, cycle, _: f.inject_pool_child_kill(cycle), 2),
     "beat-kill": (lambda f, cycle, _: f.inject_beat_kill(cycle), 2),
     "two-beats": (lambda f, _, seconds: f.inject_second_beats(seconds), 1),
+    "competing-consumers": (lambda f, _, seconds: f.inject_competing_consumers(seconds), 1),
     "web-kill": (lambda f, cycle, _: f.inject_web_kill(cycle), 3),
     "rabbitmq-stop": (lambda f, *_: f.inject_rabbitmq_stop(), 1),
     "rabbitmq-close-connections": (lambda f, *_: f.inject_rabbitmq_close_connections(), 2),
@@ -159,6 +160,10 @@ def run_scenario(
     # Orders and Payments agree, as the daily reconciliation checks it (every change has
     # settled: nothing counts as in flight).
     violations["I7 reconciled"] = reconciliation_differences(stack)
+    if name == "competing-consumers":
+        # Batch handlers lock accounts and orders in sorted order: competing consumers wait
+        # for each other, and no message spends an attempt on a deadlock (issue 15).
+        violations["no attempt spent on a deadlock"] = deadlocked_messages(stack)
     # Not one of I1-I6, but a promise too: whatever fails, no request gets a 500. Counted
     # over the whole run: settling retries earlier scenarios' requests too.
     server_errors = sum(stats.failures["500"] for stats in workload.stats.values())
@@ -180,6 +185,19 @@ def run_scenario(
         violations=violations,
         balance_samples=sampler.samples,
     )
+
+
+def deadlocked_messages(stack: Stack) -> list[str]:
+    """Inbox messages whose last failed attempt was a deadlock, in either service."""
+    found = []
+    for service, url in stack_databases(stack).items():
+        with psycopg.connect(url) as connection:
+            rows = connection.execute(
+                "SELECT message_id, type, attempts FROM messaging_inboxmessage "
+                "WHERE last_error ILIKE '%deadlock%'"
+            ).fetchall()
+        found += [f"{service}: {mid} ({kind}, {n} attempt(s))" for mid, kind, n in rows]
+    return found
 
 
 def reconciliation_differences(stack: Stack) -> list[str]:

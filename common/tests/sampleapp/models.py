@@ -10,3 +10,13 @@ class Effect(models.Model):
 
     def __str__(self) -> str:
         return f"effect {self.value} of {self.message_id}"
+
+
+class Note(models.Model):
+    """A row that points at an effect: its foreign key is checked at COMMIT by default
+    (Django makes it DEFERRABLE INITIALLY DEFERRED on PostgreSQL)."""
+
+    effect = models.ForeignKey(Effect, on_delete=models.CASCADE)
+
+    def __str__(self) -> str:
+        return f"note on effect {self.effect_id}"
