@@ -237,8 +237,9 @@ def handling_batch(message_type: str, size: int) -> Iterator[None]:
 
 
 def run_handler(message_type: str, events: list[Event]) -> None:
-    """The handler of the type, given the events, timed (per event); a failure is counted
-    once per event and raised."""
+    """The handler of the type, given the events, timed (per event); a failure is raised,
+    and counted when it is one message's: a batch that fails is handled again message by
+    message, and only the messages that fail then have failed."""
     started = time.perf_counter()
     try:
         handler = handler_for(message_type)
@@ -246,7 +247,8 @@ def run_handler(message_type: str, events: list[Event]) -> None:
             raise LookupError(f"no handler registered for message type {message_type!r}")
         handler(events)
     except Exception:
-        metrics.handler_failures.labels(message_type).inc(len(events))
+        if len(events) == 1:
+            metrics.handler_failures.labels(message_type).inc()
         raise
     finally:
         elapsed = (time.perf_counter() - started) / len(events)
