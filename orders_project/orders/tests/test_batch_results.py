@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from common.messaging import drain
 from common.messaging.consumer import store_incoming
 from common.messaging.envelope import Envelope
 from common.messaging.models import InboxMessage
+from common.testing.concurrency import run_concurrently
 from orders_project.orders import services
 from orders_project.orders.live import CHANNEL
 from orders_project.orders.models import Order
@@ -107,3 +108,26 @@ def test_each_order_a_batch_changes_is_notified_once_at_commit():
         (str(orders[0].id), "FINISHED"),
         (str(orders[1].id), "CANCELLED"),
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_of_results_racing_over_the_same_orders_apply_each_once():
+    orders = new_orders(30)
+
+    def apply(index: int) -> list:
+        # Each batch names the same orders in another order, with another outcome.
+        batch = orders if index % 2 == 0 else orders[::-1]
+        results = [
+            services.PaymentResult(
+                order.id, index % 2 == 0, "" if index % 2 == 0 else "insufficient_funds"
+            )
+            for order in batch
+        ]
+        with transaction.atomic():
+            return services.orders_apply_payment_results(results)
+
+    run_concurrently(apply, 4)  # a deadlock would raise in one of them
+
+    decided = set(Order.objects.values_list("status", flat=True))
+    assert len(decided) == 1  # one batch decided every order; the others changed nothing
+    assert decided <= {"FINISHED", "CANCELLED"}

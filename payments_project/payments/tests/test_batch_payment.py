@@ -5,13 +5,14 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from common.messaging import drain
 from common.messaging.consumer import process_batch, store_incoming
 from common.messaging.envelope import Envelope
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.testing.concurrency import run_concurrently
 from payments_project.payments import services
 from payments_project.payments.models import Account, LedgerEntry, Payment
 
@@ -190,3 +191,28 @@ def test_each_answer_carries_the_request_id_of_its_order():
 
     for row in OutboxMessage.objects.filter(type="payment.result"):
         assert row.headers["request_id"] == f"req-{row.payload['order_id']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_racing_over_the_same_accounts_and_orders_wait_instead_of_deadlocking():
+    users = users_with_accounts(20, balance="50.00")
+    orders = [(uuid.uuid4(), user) for user in users for _ in range(2)]
+
+    def pay(index: int) -> list:
+        # Each batch names the same orders and accounts, in another order.
+        batch = orders if index % 2 == 0 else orders[::-1]
+        with transaction.atomic():
+            return services.orders_pay(
+                [services.OrderToPay(order_id, user, Decimal("10.00")) for order_id, user in batch]
+            )
+
+    outcomes = run_concurrently(pay, 4)  # a deadlock would raise in one of them
+
+    for payments in outcomes:
+        assert {p.pk for p in payments} == set(Payment.objects.values_list("pk", flat=True))
+    assert Payment.objects.count() == 40
+    assert LedgerEntry.objects.filter(kind="charge").count() == 40
+    assert set(Account.objects.filter(user_id__in=users).values_list("balance", flat=True)) == {
+        Decimal("30.00")
+    }
+    assert OutboxMessage.objects.filter(type="payment.result").count() == 160  # each answered
