@@ -1,21 +1,22 @@
 """The inbox drain: run the registered handler of each pending message, once.
 
 A batch of messages is handled in one transaction, which first claims their rows (FOR
-UPDATE SKIP LOCKED, so concurrent drains never take the same message), then runs each
-handler and marks its row done inside a savepoint of its own: a handler's effect and its
-done mark commit together or not at all. If a handler raises, only its savepoint rolls
-back; the attempt is recorded on the still-locked row (retried with backoff, parked as
-failed after MAX_ATTEMPTS) and the drain moves on to the next message. The events the
-handlers record are published together after the commit.
+UPDATE SKIP LOCKED, so concurrent drains never take the same message), then gives each
+type's handler all its messages at once and marks their rows done, in one savepoint: the
+handler's effects and the done marks commit together or not at all. If the handler raises,
+the savepoint rolls back and each message is handled alone, in a savepoint of its own; a
+message whose handler raises then has its attempt recorded on the still-locked row
+(retried with backoff, parked as failed after MAX_ATTEMPTS), and the drain moves on. The
+events the handlers record are published together after the commit.
 
 One transaction per batch rather than per message: one commit (a disk flush) and one
 publish with one confirm wait for the batch, which is what lets one consumer keep up
 under load (docs/performance.md). The price: the batch's row locks (an account, say) are
 held until the whole batch commits, a few milliseconds per message in it.
 
-The consumer's fast path (handle_on_receipt) handles a message as it stores it, in the
-transaction that stores the batch, so its handling needs no claim, no done mark and no
-commit of its own.
+The consumer's fast path (handle_together_on_receipt, handle_on_receipt alone) handles
+messages as it stores them, in the transaction that stores the batch, so their handling
+needs no claim, no done mark and no commit of its own.
 """
 
 import logging
