@@ -10,8 +10,9 @@ inbox row committed (or was found to exist already), so a crash before that rede
 The consumer also handles new messages at once, in the transaction that stores them (each
 type's handler gets the batch's messages together: drain.handle_together_on_receipt; if
 it fails, each alone: drain.handle_on_receipt); a handler that fails on a message alone
-leaves its row pending, with the attempt recorded, for the drain sweep. Handling on the consumer's thread saves a Celery
-task per message, the largest cost of the pipeline (docs/performance.md).
+leaves its row pending, with the attempt recorded, for the drain sweep. Handling on the
+consumer's thread saves a Celery task per message, the largest cost of the pipeline
+(docs/performance.md).
 
 Messages are taken in batches: the deliveries that arrive together (all that the socket
 holds when the worker's event loop gets to them, up to BATCH_SIZE) are stored and handled
