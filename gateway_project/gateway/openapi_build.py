@@ -261,7 +261,21 @@ def _live(route: Route, operation: dict) -> dict:
         },
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string"},
+                # One event, as SSE parses it (`retry:` alone is no event).
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "event", "data"],
+                    "properties": {
+                        "id": {"type": "string", "enum": ["NEW", "FINISHED", "CANCELLED"]},
+                        "event": {"type": "string", "enum": ["status"]},
+                        "data": {
+                            "type": "string",
+                            "description": "The order as GET /orders/{order_id} answers it "
+                            "(JSON, the Order schema).",
+                        },
+                        "retry": {"type": "integer"},
+                    },
+                },
                 "example": 'retry: 3000\n\nid: NEW\nevent: status\ndata: {"id": "...", '
                 '"status": "NEW", ...}\n\nid: FINISHED\nevent: status\ndata: {...}\n\n',
             }
