@@ -17,10 +17,18 @@ A service publishes to an exchange of its own, `<prefix><service>.events`, to wh
 each destination queue by the queue's name, not through the default exchange: RabbitMQ grants
 writing per exchange, and the default one reaches every queue, so a service allowed to write
 there could put messages into any queue (docs/security.md, "Least privilege").
+
+MESSAGING_QUEUE_TYPE=quorum declares the service queues as quorum queues (replicated over a
+cluster) with a delivery limit; a message delivered more often than that is dead-lettered
+through the exchange `<queue>.parking` into the queue `<queue>.parking`, declared with it,
+where it waits for an operator instead of being dropped or redelivered for ever. A queue's
+type cannot change in place: declaring it with the other type stops with QueueTypeMismatch,
+which says what to do (docs/messaging.md, "Quorum queues").
 """
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ import amqp
 import amqp.exceptions
 from celery import current_app
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Connection, Exchange, Producer, Queue
 
 from common.messaging.conf import messaging_settings
@@ -37,9 +46,132 @@ from common.messaging.envelope import CONTENT_TYPE
 logger = logging.getLogger(__name__)
 
 
+PARKING_SUFFIX = ".parking"
+
+
+class QueueTypeMismatch(ImproperlyConfigured):
+    """The queue exists with the other type: RabbitMQ cannot change a queue's type in place."""
+
+
+class ServiceQueue(Queue):
+    """A service queue of the configured type. For quorum, its declaration declares the
+    parking queue first (so nothing is dead-lettered into the void), and a queue of that
+    name that exists with another type stops it with a QueueTypeMismatch that says what to
+    do, instead of the broker's bare PRECONDITION_FAILED."""
+
+    def declare(self, nowait=False, channel=None):
+        channel = channel or self.channel
+        if messaging_settings().QUEUE_TYPE == "quorum":
+            parking_queue(self.name).declare(channel=channel)
+        try:
+            return super().declare(nowait=nowait, channel=channel)
+        except amqp.exceptions.PreconditionFailed as exc:
+            current = existing_queue_type(channel.connection, self.name, self.queue_arguments)
+            wanted = (self.queue_arguments or {}).get("x-queue-type", "classic")
+            if current == wanted:
+                raise  # another argument differs: the broker's own words say which
+            raise _type_mismatch(self.name, current, wanted) from exc
+
+
+# "inequivalent arg 'x-overflow' for queue 'q' in vhost '/': received the value ... but
+# current is the value 'reject-publish' of type 'longstr'" (or "but current is none").
+_DISAGREEMENT = re.compile(
+    r"inequivalent arg '([^']+)'.* but current is (?:none|the value '([^']*)' of type '(\w+)')"
+)
+
+
+def existing_queue_type(connection, name: str, arguments: dict | None) -> str:
+    """The type of an existing queue, learnt over AMQP alone (the management API may be
+    off): RabbitMQ names the first argument a declaration disagrees on and its current
+    value, so declare again on a fresh channel with that argument as the broker has it,
+    until it names x-queue-type or agrees (a declaration equal to the queue changes
+    nothing). A classic queue declared without the argument has none."""
+    arguments = dict(arguments or {})
+    for _ in range(20):  # one round per argument at most
+        channel = connection.channel()
+        try:
+            channel.queue_declare(name, durable=True, auto_delete=False, arguments=arguments)
+            return arguments.get("x-queue-type", "classic")
+        except amqp.exceptions.PreconditionFailed as exc:
+            disagreement = _DISAGREEMENT.search(str(exc))
+            if disagreement is None:
+                raise
+            key, value, kind = disagreement.groups()
+            if key == "x-queue-type":
+                return value or "classic"
+            if kind is None:
+                arguments.pop(key, None)
+            elif kind == "longstr":
+                arguments[key] = value
+            elif kind == "bool":
+                arguments[key] = value == "true"
+            else:  # the integer types
+                arguments[key] = int(value)
+        finally:
+            if channel.is_open:
+                channel.close()
+    raise RuntimeError(f"could not learn the type of the queue {name!r}")
+
+
+def _type_mismatch(queue: str, current: str, wanted: str) -> QueueTypeMismatch:
+    return QueueTypeMismatch(
+        f"The queue {queue!r} exists as a {current} queue, but MESSAGING_QUEUE_TYPE is "
+        f"{wanted!r}: RabbitMQ cannot change a queue's type in place. Stop its publishers, "
+        f"let its consumer drain it, delete it (rabbitmqctl delete_queue {queue}) and start "
+        f"again; or set MESSAGING_QUEUE_TYPE={current} back, or use a new "
+        f"MESSAGING_QUEUE_PREFIX (docs/messaging.md, Quorum queues)."
+    )
+
+
+def queue_arguments(queue: str) -> dict | None:
+    """The x-arguments of a service queue of the configured type (None for classic)."""
+    conf = messaging_settings()
+    if conf.QUEUE_TYPE != "quorum":
+        return None
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": conf.DELIVERY_LIMIT,
+        "x-dead-letter-exchange": parking_name(queue),
+        # at-least-once: a dead-lettered message leaves the queue only once the parking
+        # queue has it (RabbitMQ's default, at-most-once, may lose it on the way); RabbitMQ
+        # requires the reject-publish overflow for it.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def parking_name(queue: str) -> str:
+    return queue + PARKING_SUFFIX
+
+
+def parking_queue(queue: str) -> Queue:
+    """Where `queue`'s messages go past the delivery limit: a quorum queue bound to a fanout
+    exchange of the same name, without a limit of its own (an operator reads it)."""
+    name = parking_name(queue)
+    return Queue(
+        name,
+        exchange=Exchange(name, type="fanout", durable=True, auto_delete=False),
+        routing_key=name,
+        durable=True,
+        auto_delete=False,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def _service_queue(name: str, exchange: Exchange | str) -> ServiceQueue:
+    return ServiceQueue(
+        name,
+        exchange=exchange,
+        routing_key=name,
+        durable=True,
+        auto_delete=False,
+        queue_arguments=queue_arguments(name),
+    )
+
+
 def durable_queue(name: str) -> Queue:
     # Declared without a binding: the sender binds it to its own exchange (routed_queue).
-    return Queue(name, exchange="", routing_key=name, durable=True, auto_delete=False)
+    return _service_queue(name, exchange="")
 
 
 def events_exchange() -> Exchange:
@@ -54,9 +186,7 @@ def events_exchange() -> Exchange:
 def routed_queue(name: str) -> Queue:
     """A destination queue bound to this service's exchange by its name. The sender declares
     it, so messages wait in it until its consumer first runs."""
-    return Queue(
-        name, exchange=events_exchange(), routing_key=name, durable=True, auto_delete=False
-    )
+    return _service_queue(name, exchange=events_exchange())
 
 
 @dataclass(frozen=True)

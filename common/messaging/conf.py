@@ -5,6 +5,8 @@ from dataclasses import dataclass, field, fields
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+QUEUE_TYPES = ("classic", "quorum")
+
 
 @dataclass(frozen=True)
 class MessagingSettings:
@@ -43,6 +45,13 @@ class MessagingSettings:
     CLEANUP_BATCH_SIZE: int = 1000
     # Seconds the relay waits for the broker's confirm of one publish.
     CONFIRM_TIMEOUT_SECONDS: float = 10.0
+    # The type of the service queues (common/messaging/broker.py): "classic" for one node,
+    # "quorum" for a cluster (replicated; a delivery limit and a parking queue each).
+    QUEUE_TYPE: str = "classic"
+    # Quorum only: deliveries of one message before the broker parks it. The consumer
+    # hands messages back about once a second while the database is unreachable, so this is
+    # also roughly the seconds of database outage a message outlives before it is parked.
+    DELIVERY_LIMIT: int = 500
 
     def queue_name(self, logical_name: str) -> str:
         return f"{self.QUEUE_PREFIX}{logical_name}"
@@ -54,4 +63,13 @@ def messaging_settings() -> MessagingSettings:
     unknown = set(configured) - known
     if unknown:
         raise ImproperlyConfigured(f"Unknown MESSAGING settings: {sorted(unknown)}")
-    return MessagingSettings(**configured)
+    conf = MessagingSettings(**configured)
+    if conf.QUEUE_TYPE not in QUEUE_TYPES:
+        raise ImproperlyConfigured(
+            f"MESSAGING_QUEUE_TYPE is {conf.QUEUE_TYPE!r}: it must be one of {QUEUE_TYPES}"
+        )
+    if conf.DELIVERY_LIMIT < 1:
+        raise ImproperlyConfigured(
+            f"MESSAGING_DELIVERY_LIMIT must be 1 or more, not {conf.DELIVERY_LIMIT}"
+        )
+    return conf

@@ -248,6 +248,8 @@ MESSAGING = {
     "SWEEP_INTERVAL_SECONDS": env.float("MESSAGING_SWEEP_INTERVAL_SECONDS", default=1.0),
     "MAX_ATTEMPTS": env.int("MESSAGING_MAX_ATTEMPTS", default=8),
     "RETENTION_DAYS": env.float("MESSAGING_RETENTION_DAYS", default=7.0),
+    "QUEUE_TYPE": env.str("MESSAGING_QUEUE_TYPE", default="classic"),
+    "DELIVERY_LIMIT": env.int("MESSAGING_DELIVERY_LIMIT", default=500),
 }
 
 
