@@ -21,7 +21,8 @@ there could put messages into any queue (docs/security.md, "Least privilege").
 MESSAGING_QUEUE_TYPE=quorum declares the service queues as quorum queues (replicated over a
 cluster) with a delivery limit; a message delivered more often than that is dead-lettered
 through the exchange `<queue>.parking` into the queue `<queue>.parking`, declared with it,
-where it waits for an operator instead of being dropped or redelivered for ever. A queue's
+where it waits for an operator instead of being dropped or redelivered for ever. Then only
+the consumer declares its queue; the sender binds it once it exists (_bind_existing). A queue's
 type cannot change in place: declaring it with the other type stops with QueueTypeMismatch,
 which says what to do (docs/messaging.md, "Quorum queues").
 """
@@ -324,7 +325,10 @@ class Publisher:
 
     def _declare(self, session: _Session, queue: str) -> None:
         if queue not in session.declared:
-            routed_queue(queue).declare(channel=session.channel)
+            if messaging_settings().QUEUE_TYPE == "quorum":
+                _bind_existing(session.channel, queue)
+            else:
+                routed_queue(queue).declare(channel=session.channel)
             session.declared.add(queue)
 
     def reset(self) -> None:
@@ -337,6 +341,26 @@ class Publisher:
                 session.connection.collect()
             except Exception as exc:
                 logger.debug("Ignoring an error while closing a broken connection: %s", exc)
+
+
+class QueueNotDeclaredYet(Exception):
+    """A quorum destination queue that its consumer has not declared yet."""
+
+
+def _bind_existing(channel, queue: str) -> None:
+    """Quorum: only the consumer declares its queue, because RabbitMQ lets a queue with a
+    dead-letter exchange be declared only by a user who may read the queue, and the sender
+    may not (docs/security.md, "Least privilege"). The sender binds the queue once it
+    exists; until then its messages wait in the outbox, spending no attempt (an outage)."""
+    exchange = events_exchange()
+    exchange.declare(channel=channel)
+    try:
+        channel.queue_declare(queue, passive=True)
+    except amqp.exceptions.NotFound as exc:
+        raise QueueNotDeclaredYet(
+            f"the quorum queue {queue!r} does not exist yet: its consumer declares it"
+        ) from exc
+    channel.queue_bind(queue, exchange.name, routing_key=queue)
 
 
 def _publish_without_confirms(messages: list[Outgoing]) -> BatchOutcome:

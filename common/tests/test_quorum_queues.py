@@ -65,19 +65,32 @@ def publish(queue: str, message_id: str):
 def test_quorum_declares_quorum_queues_with_a_delivery_limit_and_a_parking_queue(
     quorum, queue_name
 ):
-    outcome = publish(queue_name, "m-1")  # the relay's path: declares, binds, confirms
+    declare(durable_queue(queue_name))  # the consumer's declaration
 
-    assert outcome.confirmed == ["m-1"]
-    assert outcome.outage is None
     queue_type, arguments = listed(queue_name)
     assert queue_type == "quorum"
     assert '{"x-delivery-limit",2}' in arguments
     assert f'{{"x-dead-letter-exchange","{queue_name}.parking"}}' in arguments
     assert '{"x-dead-letter-strategy","at-least-once"}' in arguments
     assert listed(parking_name(queue_name))[0] == "quorum"
-    # The consumer's declaration of the same queue agrees with the publisher's.
-    declare(durable_queue(queue_name))
+    # The relay binds the queue to its exchange and publishes with confirms, as for classic.
+    outcome = publish(queue_name, "m-1")
+    assert outcome.confirmed == ["m-1"]
+    assert outcome.outage is None
     assert [m.properties["message_id"] for m in broker.take_messages(queue_name)] == ["m-1"]
+
+
+def test_the_relay_waits_for_the_consumers_declaration_without_spending_attempts(
+    quorum, queue_name
+):
+    outcome = publish(queue_name, "m-1")  # no queue yet: the sender may not declare it
+
+    assert outcome.confirmed == []
+    assert outcome.rejected == {}  # no attempt spent: published again later
+    assert f"the quorum queue '{queue_name}' does not exist yet" in outcome.outage
+
+    declare(durable_queue(queue_name))
+    assert publish(queue_name, "m-1").confirmed == ["m-1"]
 
 
 def test_classic_stays_the_default(queue_name):
@@ -88,6 +101,7 @@ def test_classic_stays_the_default(queue_name):
 
 
 def test_a_message_requeued_past_the_delivery_limit_is_parked_not_lost(quorum, queue_name):
+    declare(durable_queue(queue_name))
     assert publish(queue_name, "poison").confirmed == ["poison"]
 
     deliveries = 0
@@ -139,16 +153,6 @@ def test_a_classic_queue_of_the_name_stops_quorum_with_a_clear_error(quorum, que
     assert "MESSAGING_QUEUE_TYPE is 'quorum'" in message
     assert f"rabbitmqctl delete_queue {queue_name}" in message
     assert listed(queue_name) == ("classic", "[]")  # left as it was
-
-
-def test_the_relay_waits_on_a_type_mismatch_without_spending_attempts(quorum, queue_name):
-    declare(Queue(queue_name, durable=True))
-
-    outcome = publish(queue_name, "m-1")
-
-    assert outcome.confirmed == []
-    assert outcome.rejected == {}  # no attempt spent
-    assert f"'{queue_name}' exists as a classic queue" in outcome.outage
 
 
 def test_a_quorum_queue_of_the_name_stops_classic_with_a_clear_error(settings, queue_name):
