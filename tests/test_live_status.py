@@ -61,6 +61,7 @@ def live_stack(tmp_path_factory):
             env_file.write(f"ORDERS_NOTIFY_DATABASE_URL={notify_url}\n")
         restart = stack.manage_all("restart", "gateway")
         assert restart.returncode == 0, restart.stdout + restart.stderr
+        stack.notify_url = notify_url
         yield stack
     finally:
         stop_stack(stack)
@@ -333,6 +334,19 @@ def test_a_waiting_subscriber_gets_its_status_after_the_listener_was_killed(live
     assert statuses(stream) == ["NEW", "FINISHED"]
     # And the listener is back, on a new connection.
     wait_until(lambda: set(listener_backends(live_stack)) - set(killed), timeout=30)
+
+
+def test_the_listeners_role_may_listen_and_read_nothing(live_stack):
+    with psycopg.connect(live_stack.notify_url, autocommit=True) as connection:
+        connection.execute("LISTEN order_status")
+        for table in ("orders_order", "messaging_outboxmessage"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                connection.execute(
+                    sql.SQL("SELECT 1 FROM {} LIMIT 1").format(sql.Identifier(table))
+                )
+    payments_url = live_stack.notify_url.rsplit("/", 1)[0] + f"/{live_stack.databases['payments']}"
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(payments_url).close()
 
 
 def gateway_worker_pid(stack) -> int:
