@@ -81,14 +81,21 @@ def permissions(prefix: str) -> dict[str, dict[str, str]]:
         celery = [names[kind] for kind in names if kind != "events_exchange"]
         own_queue = p + _escape(CONSUMES[service])
         destination = p + _escape(PUBLISHES_TO[service])
+        # MESSAGING_QUEUE_TYPE=quorum: the consumer declares its queue's parking queue and
+        # exchange (one name), binds them and names the exchange as the queue's dead-letter
+        # exchange (which RabbitMQ lets only a user who may write to it do).
+        parking = own_queue + r"\.parking"
         result[service] = {
             # The destination too: the publisher declares it (messages wait there until the
             # consumer first runs) and binds it to its events exchange.
-            "configure": _alternatives(names["events_exchange"], destination, own_queue, *celery),
-            "write": _alternatives(names["events_exchange"], destination, *celery),
+            "configure": _alternatives(
+                names["events_exchange"], destination, own_queue, parking, *celery
+            ),
+            "write": _alternatives(names["events_exchange"], destination, parking, *celery),
             "read": _alternatives(
                 names["events_exchange"],
                 own_queue,
+                parking,
                 *(
                     names[kind]
                     for kind in names
