@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from common.messaging.broker import parking_name
 from common.testing import broker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,8 +22,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVER = (
     os.environ.get("DATABASE_ADMIN_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
 ).rsplit("/", 1)[0]
-QUEUES = ["orders", "payment_status", "orders.tasks", "payments.tasks"]
-EXCHANGES = ["orders.events", "payments.events", "orders.tasks", "payments.tasks", "celeryev"]
+# With MESSAGING_QUEUE_TYPE=quorum each service queue has a parking queue and exchange too.
+PARKING = [parking_name("orders"), parking_name("payment_status")]
+QUEUES = ["orders", "payment_status", "orders.tasks", "payments.tasks", *PARKING]
+EXCHANGES = [
+    "orders.events", "payments.events", "orders.tasks", "payments.tasks", "celeryev", *PARKING
+]  # fmt: skip
 # Broker users a stack's `up` may create (deploy/broker_users.py); its `down` deletes them.
 BROKER_PASSWORD_VARIABLES = [
     "ORDERS_BROKER_PASSWORD",
