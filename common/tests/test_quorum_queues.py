@@ -4,6 +4,7 @@ not lost, and the clear error for a queue that exists with the other type. Each 
 queues carry the run's prefix and a name of their own, and are deleted afterwards."""
 
 import subprocess
+import time
 import uuid
 
 import amqp.exceptions
@@ -20,6 +21,7 @@ from common.messaging.broker import (
 )
 from common.messaging.conf import messaging_settings
 from common.testing import broker
+from common.testing.worker import celery_worker
 
 
 @pytest.fixture
@@ -169,3 +171,38 @@ def test_another_argument_differing_is_the_brokers_own_error(quorum, settings, q
 
     with pytest.raises(amqp.exceptions.PreconditionFailed, match="x-delivery-limit"):
         declare(durable_queue(queue_name))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_says_at_start_which_queue_has_the_other_type(tmp_path):
+    prefix = f"{messaging_settings().QUEUE_PREFIX}mismatch-{uuid.uuid4().hex[:6]}."
+    queue = f"{prefix}samples"  # what the sample worker consumes, under a prefix of its own
+    declare(Queue(queue, durable=True))
+    log = tmp_path / "worker.log"
+    try:
+        try:
+            with celery_worker(
+                app="common.tests.celery",
+                settings_module="common.tests.settings",
+                database_env="COMMON_DATABASE_URL",
+                log_dir=tmp_path,
+                beat=False,
+                extra_env={"MESSAGING_QUEUE_TYPE": "quorum", "MESSAGING_QUEUE_PREFIX": prefix},
+            ):
+                wait_for_text(log, "exists as a classic queue")
+        except RuntimeError:
+            pass  # the worker stopped at start: its log says why
+        said = log.read_text()
+        assert "Unrecoverable error: QueueTypeMismatch" in said  # it stops, saying why
+        assert f"The queue '{queue}' exists as a classic queue" in said
+        assert "MESSAGING_QUEUE_TYPE is 'quorum'" in said
+        assert listed(queue) == ("classic", "[]")
+    finally:
+        broker.delete(queue, parking_name(queue))
+        broker.delete_exchanges(parking_name(queue))
+
+
+def wait_for_text(path, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
