@@ -1,5 +1,5 @@
 """Rate limits on a running stack (docs/security.md): the gateway's gunicorn workers (two,
-GUNICORN_WORKERS=2 in tests/stack.py) take their tokens from one bucket in Redis, so a user
+GATEWAY_WORKERS=2 below) take their tokens from one bucket in Redis, so a user
 gets its burst once, not once per worker; and /readyz, which is not limited, reaches the
 services at most about once a second per worker however often it is called."""
 
@@ -24,9 +24,11 @@ ACCESS_LINE = re.compile(r"\[(\d+)\] shop\.access: GET /orders (\d{3}) .*request
 
 @pytest.fixture(scope="module")
 def limited_stack(tmp_path_factory):
-    """A stack with a low user limit: 5 requests/s, 10 at once."""
+    """A stack with a low user limit: 5 requests/s, 10 at once, and two gateway workers
+    (one by default) to share it."""
     stack = start_stack(
         tmp_path_factory.mktemp("ratelimit"),
+        GATEWAY_WORKERS="2",
         GATEWAY_RATE_LIMIT_PER_USER=str(RATE),
         GATEWAY_RATE_LIMIT_BURST=str(BURST),
     )
