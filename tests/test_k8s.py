@@ -381,7 +381,7 @@ def test_the_services_go_through_pgbouncer_and_cannot_exhaust_postgresql(rendere
         servers = poolers * int(pgbouncer["max_db_connections"])
         direct = 1  # the migrations Job
         if service == "orders":  # the gateway's LISTEN: one session per gunicorn worker
-            direct += autoscalers["gateway"] * int(settings["GUNICORN_WORKERS"])
+            direct += autoscalers["gateway"] * int(settings["GATEWAY_WORKERS"])
         assert servers + direct <= POSTGRES_CONNECTIONS, service
         assert servers < clients  # the pool is what bounds them
         for name in (service, f"{service}-worker", f"{service}-beat"):
