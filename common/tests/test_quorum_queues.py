@@ -197,9 +197,9 @@ def test_a_worker_says_at_start_which_queue_has_the_other_type(tmp_path):
         assert f"The queue '{queue}' exists as a classic queue" in said
         assert "MESSAGING_QUEUE_TYPE is 'quorum'" in said
         assert listed(queue) == ("classic", "[]")
-    finally:
-        broker.delete(queue, parking_name(queue))
-        broker.delete_exchanges(parking_name(queue))
+    finally:  # the queues and exchanges of its prefix, its task queue's included
+        broker.delete(queue, parking_name(queue), f"{prefix}sample.tasks")
+        broker.delete_exchanges(parking_name(queue), f"{prefix}sample.tasks", f"{prefix}celeryev")
 
 
 def wait_for_text(path, text: str, timeout: float = 30) -> None:
