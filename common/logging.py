@@ -14,9 +14,8 @@
 import json
 import logging
 import os
+import sys
 import time
-
-from celery import current_app
 
 from common.observability import context
 
@@ -136,5 +135,9 @@ def _is_idle_sweep(record: logging.LogRecord) -> bool:
 
 
 def _is_quiet(task_name) -> bool:
-    task = current_app.tasks.get(task_name)
+    # Celery's lines come from a process that loaded Celery: it is looked up, not imported,
+    # so that the processes without tasks (the gateway, gunicorn's masters) do not load it
+    # for their logging (about 7 MiB each; docs/performance.md, Memory).
+    celery = sys.modules.get("celery")
+    task = celery.current_app.tasks.get(task_name) if celery else None
     return bool(getattr(task, "quiet_when_idle", False))
