@@ -47,7 +47,24 @@ load_env() {
     read_env_file "$RUN_DIR/backends.env" override
   fi
   set_broker_urls
+  set_notify_url
   set_processes
+}
+
+# The gateway's live order status LISTENs on Orders' database as a role that may only
+# connect (deploy/create_databases.py --connect-only, docs/gateway.md): by default Orders' URL
+# with the role <Orders' role>_notify and ORDERS_NOTIFY_DB_PASSWORD (generated into .env on
+# the first `up`). None on SQLite (the embedded mode) or without that password: the gateway
+# then re-reads each waiting order every second. ORDERS_NOTIFY_DATABASE_URL set by hand wins.
+set_notify_url() {
+  NOTIFY_URL_CONFIGURED="${NOTIFY_URL_CONFIGURED-${ORDERS_NOTIFY_DATABASE_URL:+yes}}"
+  [[ -z "$NOTIFY_URL_CONFIGURED" ]] || return 0
+  local rest="${ORDERS_DATABASE_URL#*://}"
+  if [[ "$ORDERS_DATABASE_URL" == postgres* && "$rest" == *@* && -n "${ORDERS_NOTIFY_DB_PASSWORD:-}" ]]; then
+    export ORDERS_NOTIFY_DATABASE_URL="postgres://${rest%%[:@]*}_notify:$ORDERS_NOTIFY_DB_PASSWORD@${rest#*@}"
+  else
+    export ORDERS_NOTIFY_DATABASE_URL=""
+  fi
 }
 
 # SCALE=N (1 to 8, default 1): N gateways on the one public port (SO_REUSEPORT: the kernel
@@ -147,6 +164,7 @@ create_dotenv() {
         -e "s|^FLOWER_PASSWORD=.*|FLOWER_PASSWORD=$flower_password|" \
         -e "s|^GRAFANA_ADMIN_PASSWORD=.*|GRAFANA_ADMIN_PASSWORD=$(random_token 12)|" \
         -e "s|^ORDERS_DB_PASSWORD=.*|ORDERS_DB_PASSWORD=$orders_db|" \
+        -e "s|^ORDERS_NOTIFY_DB_PASSWORD=.*|ORDERS_NOTIFY_DB_PASSWORD=$(random_token 24)|" \
         -e "s|^\(ORDERS_DATABASE_URL=postgres://orders:\)[^@]*@|\1$orders_db@|" \
         -e "s|^PAYMENTS_DB_PASSWORD=.*|PAYMENTS_DB_PASSWORD=$payments_db|" \
         -e "s|^\(PAYMENTS_DATABASE_URL=postgres://payments:\)[^@]*@|\1$payments_db@|" \
@@ -236,6 +254,7 @@ choose_backends() {
     export "${line?}"
     echo "$line" >> "$RUN_DIR/backends.env"
   done
+  set_notify_url
   if ((${#chosen[@]})); then print_embedded_banner; fi
 }
 
@@ -260,6 +279,10 @@ reachable_postgres() {
     "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" 2>/dev/null
 }
 
+notify_role_option() {  # create_databases.py's option for the gateway's LISTEN role, if any
+  [[ -z "${ORDERS_NOTIFY_DATABASE_URL:-}" ]] || printf '%s\n' --connect-only "$ORDERS_NOTIFY_DATABASE_URL"
+}
+
 reachable_rabbitmq() { "$PY" deploy/check_broker.py "$BROKER_URL" 2>/dev/null; }
 
 print_embedded_banner() {
@@ -279,7 +302,8 @@ print_embedded_banner() {
 # Also creates the services' roles and databases when missing (deploy/create_databases.py):
 # each service's own role owns its database, made with DATABASE_ADMIN_URL.
 check_postgres() {
-  "$PY" deploy/create_databases.py --admin "$DATABASE_ADMIN_URL" \
+  local notify_role; mapfile -t notify_role < <(notify_role_option)
+  "$PY" deploy/create_databases.py --admin "$DATABASE_ADMIN_URL" "${notify_role[@]}" \
     "$ORDERS_DATABASE_URL" "$PAYMENTS_DATABASE_URL" || die "PostgreSQL is needed (see above)"
 }
 

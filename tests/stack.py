@@ -205,6 +205,7 @@ def stop_stack(stack: Stack) -> None:
             for name in stack.databases.values():
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 connection.execute(f'DROP ROLE IF EXISTS "{name}"')  # the service's role
+                connection.execute(f'DROP ROLE IF EXISTS "{name}_notify"')  # the gateway's LISTEN
     except psycopg.Error as exc:
         problems.append(f"dropping databases: {exc}")
     try:

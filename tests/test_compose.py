@@ -56,6 +56,7 @@ REQUIRED_SECRETS = {
     "INTERNAL_API_TOKEN": "y" * 32,
     "FLOWER_PASSWORD": "z" * 16,
     "ORDERS_DB_PASSWORD": "orders-db-pw",
+    "ORDERS_NOTIFY_DB_PASSWORD": "orders-notify-pw",
     "PAYMENTS_DB_PASSWORD": "payments-db-pw",
     "POSTGRES_SUPERUSER_PASSWORD": "superuser-pw",
     "ORDERS_BROKER_PASSWORD": "orders-broker-pw",
@@ -450,7 +451,13 @@ def test_each_container_gets_its_own_credentials_only(compose):
     # The admin's password only where the admin user is created.
     assert credentials(compose["orders-migrate"]) == orders | {"DJANGO_SUPERUSER_PASSWORD"}
     assert credentials(compose["payments-migrate"]) == payments | {"DJANGO_SUPERUSER_PASSWORD"}
-    assert credentials(compose["gateway"]) == set()
+    # The gateway's only one: LISTEN on Orders' database as a role that may only connect.
+    assert credentials(compose["gateway"]) == {"ORDERS_NOTIFY_DATABASE_URL"}
+    assert compose["gateway"]["environment"]["ORDERS_NOTIFY_DATABASE_URL"] == (
+        "postgres://orders_notify:orders-notify-pw@orders-db:5432/orders"
+    )
+    assert compose["orders-db"]["environment"]["SERVICE_NOTIFY_PASSWORD"] == "orders-notify-pw"
+    assert "SERVICE_NOTIFY_PASSWORD" not in compose["payments-db"]["environment"]
     assert credentials(compose["flower"]) == {"FLOWER_BROKER_URL"}
     assert compose["flower"]["environment"]["DJANGO_SETTINGS_MODULE"] == (
         "orders_project.settings.flower"
@@ -490,7 +497,7 @@ def test_the_databases_init_script_makes_a_role_that_is_no_superuser(tmp_path):
             **os.environ,
             "PGHOST": urlsplit(admin).hostname, "PGPORT": str(urlsplit(admin).port or 5432),
             "POSTGRES_USER": urlsplit(admin).username, "PGPASSWORD": urlsplit(admin).password or "",
-            "SERVICE_DB_ROLE": role, "SERVICE_DB_PASSWORD": "pw",
+            "SERVICE_DB_ROLE": role, "SERVICE_DB_PASSWORD": "pw", "SERVICE_NOTIFY_PASSWORD": "npw",
         },
         capture_output=True,
         text=True,
@@ -506,11 +513,18 @@ def test_the_databases_init_script_makes_a_role_that_is_no_superuser(tmp_path):
             assert connection.execute(
                 "SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database WHERE datname = %s",
                 [role],
-            ).fetchall() == [(role, f"{{{role}=CTc/{role}}}")]  # no PUBLIC entry: no CONNECT
+            ).fetchall() == [(role, f"{{{role}=CTc/{role},{role}_notify=c/{role}}}")]
+            # No PUBLIC entry: no CONNECT for anyone else; the LISTEN role may only connect.
+            assert connection.execute(
+                "SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin FROM pg_roles"
+                " WHERE rolname = %s",
+                [f"{role}_notify"],
+            ).fetchall() == [(False, False, False, True)]
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{role}"')
             connection.execute(f'DROP ROLE IF EXISTS "{role}"')
+            connection.execute(f'DROP ROLE IF EXISTS "{role}_notify"')
 
 
 def test_rabbitmq_loads_the_services_users_and_no_default_one(compose, tmp_path):

@@ -13,6 +13,7 @@ takes long and varies, so these tests time the change themselves.
 import asyncio
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -39,34 +40,17 @@ JWT_SECRET = secrets.token_urlsafe(48)
 def live_stack(tmp_path_factory):
     # One gateway worker: the concurrency test counts that worker's threads.
     stack = start_stack(tmp_path_factory.mktemp("live"), GUNICORN_WORKERS="1")
-    role = f"{stack.databases['orders']}_notify"
     try:
+        # `up` made the LISTEN role (<Orders' role>_notify) with the password it generated
+        # into the stack's .env, and gave the gateway its URL (manage_all.sh set_notify_url).
+        env_file = Path(stack.env["ENV_FILE"]).read_text()
+        [password] = re.findall(r"^ORDERS_NOTIFY_DB_PASSWORD=(\S+)$", env_file, re.M)
         host = SERVER.rpartition("@")[2]
-        notify_url = f"postgres://{role}:{uuid.uuid4().hex}@{host}/{stack.databases['orders']}"
-        made = subprocess.run(  # noqa: S603 - our own script
-            [
-                sys.executable,
-                str(REPO_ROOT / "deploy" / "create_databases.py"),
-                "--admin",
-                f"{SERVER}/postgres",
-                "--connect-only",
-                notify_url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert made.returncode == 0, made.stderr
-        with Path(stack.env["ENV_FILE"]).open("a") as env_file:
-            env_file.write(f"ORDERS_NOTIFY_DATABASE_URL={notify_url}\n")
-        restart = stack.manage_all("restart", "gateway")
-        assert restart.returncode == 0, restart.stdout + restart.stderr
-        stack.notify_url = notify_url
+        database = stack.databases["orders"]
+        stack.notify_url = f"postgres://{database}_notify:{password}@{host}/{database}"
         yield stack
     finally:
-        stop_stack(stack)
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        stop_stack(stack)  # drops the role too
 
 
 @pytest.fixture

@@ -13,3 +13,14 @@ CREATE ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION
 CREATE DATABASE :"role" OWNER :"role";
 REVOKE ALL ON DATABASE :"role" FROM PUBLIC;
 SQL
+# Orders' database only (SERVICE_NOTIFY_PASSWORD set): the gateway's role for LISTEN (live
+# order status), which may connect and nothing else, as create_databases.py --connect-only.
+if [ -n "${SERVICE_NOTIFY_PASSWORD:-}" ]; then
+  psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \
+       -v role="$SERVICE_DB_ROLE" -v notify="${SERVICE_DB_ROLE}_notify" \
+       -v password="$SERVICE_NOTIFY_PASSWORD" <<'SQL'
+CREATE ROLE :"notify" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
+  PASSWORD :'password';
+GRANT CONNECT ON DATABASE :"role" TO :"notify";
+SQL
+fi
