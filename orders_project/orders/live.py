@@ -4,14 +4,15 @@
 notification when, and only when, that transaction commits (a rollback sends nothing), and
 in commit order, so a listener never learns of a status it cannot yet read. It costs one
 short statement per change and no broker message. The gateway's listener
-(gateway_project/gateway/live/listener.py) fans it out to the clients waiting on the order.
+(gateway_project/gateway/live/hub.py) fans it out to the clients waiting on the order.
 
-Elsewhere than PostgreSQL (the embedded mode's SQLite) nothing is sent: the gateway re-reads
+In the embedded mode (SQLite, settings.EMBEDDED_DATABASE) nothing is sent: the gateway re-reads
 waiting orders instead.
 """
 
 import json
 
+from django.conf import settings
 from django.db import connection
 
 from orders_project.orders.models import Order
@@ -29,7 +30,7 @@ def order_status_notify(order: Order) -> None:
 def orders_status_notify(orders: list[Order]) -> None:
     """order_status_notify for many orders in one statement (a batch of payment results),
     in the order given."""
-    if connection.vendor != "postgresql" or not orders:
+    if settings.EMBEDDED_DATABASE or not orders:
         return
     payloads = [
         json.dumps({"order_id": str(order.id), "user_id": order.user_id, "status": order.status})

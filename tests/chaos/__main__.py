@@ -1,9 +1,12 @@
-"""`python -m tests.chaos [--minutes N] [--scenario NAME ...]` (or `./manage_all.sh chaos`).
+"""`python -m tests.chaos [--minutes N] [--scale N] [--scenario NAME ...]`, or
+`./manage_all.sh chaos` with the same options.
 
 Starts a stack of its own (databases e2e_<run>_*, queues e2e-<run>.*), runs the workload
 under each scenario's faults, checks the invariants after each, prints a table per scenario
 and a summary, and exits 1 on any violation. Without --minutes: the short run of
-`./manage_all.sh test` (about ten seconds of faults per scenario)."""
+`./manage_all.sh test` (about ten seconds of faults per scenario). With --scale N the stack
+runs N gateways, workers and beats (manage_all.sh SCALE=N): the faults hit the first
+instance of each, the others work on beside it."""
 
 import argparse
 import logging
@@ -22,13 +25,16 @@ def main() -> int:
     parser.add_argument(
         "--scenario", action="append", dest="scenarios", help="only these (repeatable)"
     )
+    parser.add_argument(
+        "--scale", type=int, default=1, choices=range(1, 9), help="instances (SCALE=N)"
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     from tests.chaos.runner import SCENARIOS, format_summary, run_scenarios
-    from tests.stack import start_stack, stop_stack
+    from tests.stack import free_ports, start_stack, stop_stack
 
     names = args.scenarios or list(SCENARIOS)
     if unknown := set(names) - set(SCENARIOS):
@@ -38,7 +44,11 @@ def main() -> int:
     print(f"chaos: stack under {var_dir}", flush=True)  # noqa: T201
     # Orders NEW for 5 s are asked about again (30 s in production): the
     # parked-then-reconciled scenario's orders then settle within the settle time-out.
-    stack = start_stack(var_dir, ORDERS_REASK_AFTER_SECONDS="5")
+    scaled = {}
+    for instance in range(2, args.scale + 1):
+        for service, port in zip(("ORDERS", "PAYMENTS"), free_ports(2), strict=True):
+            scaled[f"{service}_WORKER_{instance}_METRICS_PORT"] = str(port)
+    stack = start_stack(var_dir, ORDERS_REASK_AFTER_SECONDS="5", SCALE=str(args.scale), **scaled)
     passed = False
     try:
         results = run_scenarios(stack, names, args.minutes)
