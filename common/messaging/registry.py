@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from common.messaging.types import Event, MessageType
 
-Handler = Callable[[Event], None]
+Handler = Callable[[list[Event]], None]
 
 _handlers: dict[str, Handler] = {}
 

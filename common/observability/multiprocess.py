@@ -15,13 +15,17 @@ not at all for that one scrape (Prometheus takes a dip for a counter reset): fol
 import os
 from pathlib import Path
 
+from prometheus_client import multiprocess
 from prometheus_client.mmap_dict import MmapedDict
 
-FOLDED_TYPES = ("counter", "histogram")  # added up across processes; gauges are not used
+FOLDED_TYPES = ("counter", "histogram")  # added up across processes
 FOLDED_INTO = "dead"
 
 
 def fold_dead_process(directory: str | os.PathLike, pid: int) -> None:
+    # A live gauge (the gateway's waiting live-status subscribers, a livesum) counts only
+    # processes that run: the dead worker's last value leaves the sum with its file.
+    multiprocess.mark_process_dead(pid, str(directory))
     for kind in FOLDED_TYPES:
         dead = Path(directory, f"{kind}_{pid}.db")
         if not dead.exists():
