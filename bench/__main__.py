@@ -44,6 +44,7 @@ def main() -> int:
         INTERNAL_API_TOKEN=secrets.token_urlsafe(32),
         GATEWAY_RATE_LIMIT_PER_USER="0",
         GATEWAY_RATE_LIMIT_PER_ADDRESS="0",
+        GATEWAY_LIVE_MAX_PER_ADDRESS="0",  # the live stage's 1,000 waits come from one address
     )
     try:
         figures = run_all(

@@ -96,6 +96,7 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
                 replayed_by_key=route.replays_by_idempotency_key and "Idempotency-Key" in headers,
             )
 
+        bounds = live.bounds_of(user_id, ratelimit.client_address(request))
         if route.streams:
             answer = live.event_stream(
                 live.hub(),
@@ -104,13 +105,24 @@ def forward(request: HttpRequest, route: Route, kwargs: dict) -> HttpResponse:
                 last_event_id=request.headers.get("Last-Event-ID", "").strip(),
                 lifetime=settings.GATEWAY_LIVE_STREAM_SECONDS,
                 head=request.method == "HEAD",
+                bounds=bounds,
             )
             if isinstance(answer, HttpResponseBase):  # the stream, or its 204
                 return rate_limit.annotate(answer)
         elif waits:
-            answer = live.long_poll(live.hub(), kwargs["order_id"], send, wait_seconds)
+            answer = live.long_poll(live.hub(), kwargs["order_id"], send, wait_seconds, bounds)
         else:
             answer = send()
+    except live.TooManyWaiting as exc:
+        response = problem_json_response(
+            request,
+            429,
+            "too-many-waits",
+            "Too many event streams and long-polls open at once for this caller"
+            f" ({exc.holder.split(':', 1)[0]}): close one, or poll GET /orders/{{id}}.",
+        )
+        response["Retry-After"] = "5"
+        return rate_limit.annotate(response)
     except upstream.UpstreamTimeout as exc:
         logger.warning("%s timed out on %s %s: %s", route.upstream, request.method, path, exc)
         return problem_json_response(

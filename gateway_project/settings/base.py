@@ -78,6 +78,14 @@ if not ORDERS_NOTIFY_DATABASE_URL.startswith(("postgres://", "postgresql://")):
 # How long one event stream lasts at most; then it ends and the client reconnects (with
 # Last-Event-ID), so a worker's streams turn over and none lives for ever.
 GATEWAY_LIVE_STREAM_SECONDS = env.float("GATEWAY_LIVE_STREAM_SECONDS", default=300.0)
+# Streams and long-polls one user, and one address, may hold open at once in one gateway
+# process (0: no bound). A wait lasts minutes and costs a connection slot (worker_connections):
+# without a bound, one client could hold them all and starve every route. The page follows at
+# most 3 orders at once; many users behind one proxy share an address, hence its larger bound.
+GATEWAY_LIVE_MAX_PER_USER = env.int("GATEWAY_LIVE_MAX_PER_USER", default=20)
+GATEWAY_LIVE_MAX_PER_ADDRESS = env.int("GATEWAY_LIVE_MAX_PER_ADDRESS", default=500)
+if GATEWAY_LIVE_MAX_PER_USER < 0 or GATEWAY_LIVE_MAX_PER_ADDRESS < 0:
+    raise ImproperlyConfigured("GATEWAY_LIVE_MAX_PER_USER/ADDRESS must be 0 (no bound) or more.")
 if not 1 <= GATEWAY_LIVE_STREAM_SECONDS <= 3600:
     raise ImproperlyConfigured("GATEWAY_LIVE_STREAM_SECONDS must be within [1, 3600].")
 

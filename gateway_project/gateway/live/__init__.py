@@ -9,7 +9,7 @@ from functools import cache
 
 from django.conf import settings
 
-from gateway_project.gateway.live.hub import Hub
+from gateway_project.gateway.live.hub import Hub, TooManyWaiting
 from gateway_project.gateway.live.streams import (
     MAX_WAIT_SECONDS,
     event_stream,
@@ -23,4 +23,20 @@ def hub() -> Hub:
     return Hub(settings.ORDERS_NOTIFY_DATABASE_URL)
 
 
-__all__ = ["MAX_WAIT_SECONDS", "event_stream", "hub", "long_poll", "wait_seconds_of"]
+def bounds_of(user_id: str, address: str) -> dict[str, int]:
+    """How many waits the caller's user and address may hold in this process."""
+    return {
+        f"user:{user_id}": settings.GATEWAY_LIVE_MAX_PER_USER,
+        f"address:{address}": settings.GATEWAY_LIVE_MAX_PER_ADDRESS,
+    }
+
+
+__all__ = [
+    "MAX_WAIT_SECONDS",
+    "TooManyWaiting",
+    "bounds_of",
+    "event_stream",
+    "hub",
+    "long_poll",
+    "wait_seconds_of",
+]

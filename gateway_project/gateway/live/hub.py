@@ -21,7 +21,8 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 
 import psycopg
 
@@ -46,12 +47,21 @@ CONNECT_OPTIONS = {
 }
 
 
+class TooManyWaiting(Exception):
+    """The caller (its user or its address) holds as many waits as one process allows."""
+
+    def __init__(self, holder: str):
+        super().__init__(f"too many open waits for {holder}")
+        self.holder = holder
+
+
 class Subscription:
     """One waiting client's interest in one order."""
 
-    def __init__(self, hub: "Hub", order_id: str):
+    def __init__(self, hub: "Hub", order_id: str, holders: tuple[str, ...]):
         self._hub = hub
         self.order_id = order_id
+        self.holders = holders  # whose bounds it counts against ("user:u-1", "address:...")
         self._changed = threading.Event()
 
     def wake(self) -> None:
@@ -76,6 +86,7 @@ class Hub:
         self._database_url = database_url
         self._lock = threading.Lock()
         self._waiting: dict[str, set[Subscription]] = defaultdict(set)
+        self._held: Counter[str] = Counter()
         self._listening = threading.Event()
         self._listener: threading.Thread | None = None
 
@@ -83,9 +94,16 @@ class Hub:
     def listening(self) -> bool:
         return self._listening.is_set()
 
-    def subscribe(self, order_id: str) -> Subscription:
-        subscription = Subscription(self, order_id)
+    def subscribe(self, order_id: str, bounds: Mapping[str, int] | None = None) -> Subscription:
+        """Wait on the order. `bounds`: for each holder (a user, an address), the most
+        subscriptions it may have at once here (0: no bound); above one, TooManyWaiting."""
+        bounds = bounds or {}
+        subscription = Subscription(self, order_id, tuple(bounds))
         with self._lock:
+            for holder, bound in bounds.items():
+                if bound and self._held[holder] >= bound:
+                    raise TooManyWaiting(holder)
+            self._held.update(subscription.holders)
             self._start_listener()
             self._waiting[order_id].add(subscription)
         metrics.live_subscribers.inc()
@@ -99,6 +117,8 @@ class Hub:
             waiting.discard(subscription)
             if not waiting:
                 del self._waiting[subscription.order_id]
+            self._held.subtract(subscription.holders)
+            self._held += Counter()  # drops the holders that are down to zero
         metrics.live_subscribers.dec()
 
     def notify(self, order_id: str) -> None:

@@ -15,7 +15,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -53,12 +53,16 @@ def status_of(answer: upstream.UpstreamResponse) -> str | None:
 
 
 def long_poll(
-    hub: Hub, order_id: str, read: ReadOrder, wait_seconds: float
+    hub: Hub,
+    order_id: str,
+    read: ReadOrder,
+    wait_seconds: float,
+    bounds: Mapping[str, int] | None = None,
 ) -> upstream.UpstreamResponse:
     """Orders' answer as soon as the order is terminal, or its answer when `wait_seconds`
-    elapsed (NEW); any answer other than an order (a 404) at once."""
+    elapsed (NEW); any answer other than an order (a 404) at once. `bounds`: Hub.subscribe's."""
     deadline = time.monotonic() + wait_seconds
-    subscription = hub.subscribe(subscription_key(order_id))
+    subscription = hub.subscribe(subscription_key(order_id), bounds)
     try:
         answer = read()
         while status_of(answer) not in (*TERMINAL, None):
@@ -80,11 +84,12 @@ def event_stream(
     last_event_id: str,
     lifetime: float,
     head: bool = False,
+    bounds: Mapping[str, int] | None = None,
 ) -> HttpResponseBase | upstream.UpstreamResponse:
     """The stream of the order's statuses (the current one at once, the terminal one when it
     comes, each once), 204 when the client has already seen the terminal status, or Orders'
-    own answer when it is not the caller's order."""
-    subscription = hub.subscribe(subscription_key(order_id))
+    own answer when it is not the caller's order. `bounds`: Hub.subscribe's."""
+    subscription = hub.subscribe(subscription_key(order_id), bounds)
     try:
         answer = read()
         status = status_of(answer)

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gateway_project.gateway.live.hub import Hub
+from gateway_project.gateway import live
+from gateway_project.gateway.live.hub import Hub, TooManyWaiting
 
 ORDER_ID = "3f1e2d4c-5b6a-4789-8abc-def012345678"
 CALLER = {"X-User-Id": "u-1"}
@@ -126,3 +127,49 @@ def test_a_notification_wakes_only_its_orders_subscribers():
     mine.close()  # twice is harmless
     other.close()
     assert hub._waiting == {}
+
+
+def test_a_holder_gets_no_more_waits_than_its_bound_until_one_closes():
+    hub = Hub("")
+    bounds = {"user:u-1": 2, "address:10.0.0.1": 3}
+    first, second = hub.subscribe("a", bounds), hub.subscribe("b", bounds)
+    with pytest.raises(TooManyWaiting) as refused:
+        hub.subscribe("c", bounds)
+    assert refused.value.holder == "user:u-1"
+    # Another user on the same address reaches the address's bound.
+    other = hub.subscribe("c", {"user:u-2": 2, "address:10.0.0.1": 3})
+    with pytest.raises(TooManyWaiting) as refused:
+        hub.subscribe("d", {"user:u-3": 2, "address:10.0.0.1": 3})
+    assert refused.value.holder == "address:10.0.0.1"
+    assert len(hub._waiting) == 3  # a refused subscription waits on nothing
+    first.close()
+    first.close()  # a second close frees nothing more
+    third = hub.subscribe("c", bounds)
+    for subscription in (second, other, third):
+        subscription.close()
+    assert hub._waiting == {}
+    assert hub._held == {}
+    # 0: no bound.
+    many = [hub.subscribe(str(n), {"address:10.0.0.1": 0}) for n in range(50)]
+    assert len(hub._waiting) == 50
+    for subscription in many:
+        subscription.close()
+
+
+@pytest.mark.parametrize("path", [f"/orders/{ORDER_ID}/events", f"/orders/{ORDER_ID}?wait=5"])
+def test_a_caller_over_its_bound_of_waits_gets_a_429_problem(client, orders, settings, path):
+    settings.GATEWAY_LIVE_MAX_PER_USER = 1
+    orders.order = {"id": ORDER_ID, "status": "NEW"}
+    held = live.hub().subscribe("x", live.bounds_of("u-1", "127.0.0.1"))  # its one wait
+    try:
+        response = client.get(path, headers=CALLER)
+    finally:
+        held.close()
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"].endswith("too-many-waits")
+    assert response["Retry-After"] == "5"
+    assert orders.seen == []  # refused before any read
+    # Another user is not bound by it.
+    other = client.get(f"/orders/{ORDER_ID}?wait=0", headers={"X-User-Id": "u-2"})
+    assert other.status_code == 200
