@@ -39,9 +39,19 @@ class PaymentResultPayload(serializers.Serializer):
 
 
 # Orders -> Payments: a NEW order to pay (again for each re-ask: the same payload).
-ORDER_CREATED = MessageType("order.created", queue="orders", payload=OrderCreatedPayload)
+ORDER_CREATED = MessageType(
+    "order.created",
+    queue="orders",
+    payload=OrderCreatedPayload,
+    lock_order=("user_id", "order_id"),  # the account, then the order's payment
+)
 # Payments -> Orders: the order's outcome, the first one for every copy of the order.
-PAYMENT_RESULT = MessageType("payment.result", queue="payment_status", payload=PaymentResultPayload)
+PAYMENT_RESULT = MessageType(
+    "payment.result",
+    queue="payment_status",
+    payload=PaymentResultPayload,
+    lock_order=("order_id",),  # the order's row
+)
 
 
 def order_created_payload(

@@ -42,6 +42,7 @@ from common.messaging.drain import (
 from common.messaging.envelope import Envelope, MalformedMessage, parse_body
 from common.messaging.models import InboxMessage
 from common.messaging.registry import handler_for
+from common.messaging.types import in_lock_order
 from common.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,8 @@ def _handle_on_receipt(received: list[Received]) -> None:
         envelopes = [item.envelope for item in group]
         if len(group) > 1 and handle_together_on_receipt(envelopes, queue):
             continue
-        for item in group:
+        alone = in_lock_order(group[0].envelope.type, group, lambda item: item.envelope.payload)
+        for item in alone:
             _guarded(item.body, item.queue, lambda item=item: _handle_alone(item))
 
 

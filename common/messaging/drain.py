@@ -36,7 +36,7 @@ from common.messaging.models import InboxMessage
 from common.messaging.outbox import publishing_together
 from common.messaging.registry import handler_for
 from common.messaging.retries import claim_due_rows, record_failure
-from common.messaging.types import Event, PermanentFailure
+from common.messaging.types import Event, PermanentFailure, in_lock_order
 from common.observability import context, metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ def _handle_claimed_batch(rows: list[InboxMessage], conf: MessagingSettings) -> 
         if len(group) > 1 and _handle_together(message_type, group):
             handled += len(group)
         else:
-            handled += sum(_handle(row, conf) for row in group)
+            alone = in_lock_order(message_type, group, lambda row: row.payload)
+            handled += sum(_handle(row, conf) for row in alone)
     return handled
 
 

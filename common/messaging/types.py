@@ -33,12 +33,18 @@ _declared: dict[str, "MessageType"] = {}
 class MessageType:
     """A message type of the system, declared once (common/contracts.py) and imported by its
     producer (record_event) and its consumer (handles, validated): its name, the logical
-    queue it travels on, its version and its payload's schema (a DRF serializer)."""
+    queue it travels on, its version and its payload's schema (a DRF serializer).
+
+    `lock_order` names the payload fields in the order its handler takes its locks (Payments:
+    the account of `user_id`, then the order): when a batch fails and its messages are handled
+    one by one in the same transaction, they go in that order, so two consumers doing so take
+    their locks in one order and never wait on each other in a circle."""
 
     name: str
     queue: str
     payload: type[serializers.Serializer]
     version: int = 1
+    lock_order: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if _declared.setdefault(self.name, self) != self:
@@ -54,6 +60,22 @@ class MessageType:
         if not serializer.is_valid():
             raise PermanentFailure(f"invalid payload: {serializer.errors}")
         return serializer.validated_data
+
+
+def in_lock_order(message_type: str, items: list, payload_of) -> list:
+    """The items (rows, envelopes) of one type sorted by its lock_order fields; a payload
+    that is no object sorts first (it fails validation without taking a lock)."""
+    declared = _declared.get(message_type)
+    if declared is None or not declared.lock_order:
+        return items
+
+    def key(item) -> tuple[str, ...]:
+        payload = payload_of(item)
+        if not isinstance(payload, dict):
+            return ()
+        return tuple(str(payload.get(field, "")) for field in declared.lock_order)
+
+    return sorted(items, key=key)
 
 
 def declared_queues() -> set[str]:

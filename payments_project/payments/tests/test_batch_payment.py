@@ -12,6 +12,7 @@ from common.messaging import drain
 from common.messaging.consumer import process_batch, store_incoming
 from common.messaging.envelope import Envelope
 from common.messaging.models import InboxMessage, OutboxMessage
+from common.messaging.types import in_lock_order
 from common.testing.concurrency import run_concurrently
 from payments_project.payments import services
 from payments_project.payments.models import Account, LedgerEntry, Payment
@@ -41,6 +42,9 @@ class Delivery:
 
     def ack(self) -> None:
         self.acked = True
+
+
+TEN = Decimal("10.00")
 
 
 def users_with_accounts(count: int, balance: str = "100.00") -> list[str]:
@@ -216,3 +220,45 @@ def test_batches_racing_over_the_same_accounts_and_orders_wait_instead_of_deadlo
         Decimal("30.00")
     }
     assert OutboxMessage.objects.filter(type="payment.result").count() == 160  # each answered
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_handled_one_by_one_after_a_failed_batch_take_their_locks_in_one_order():
+    """The fallback of a failed batch: each message alone, in a savepoint of the batch's
+    transaction, so its locks pile up until the commit. In the contract's lock order
+    (in_lock_order: user, then order) two consumers doing so wait instead of deadlocking."""
+    users = users_with_accounts(12, balance="50.00")
+    orders = [(uuid.uuid4(), user) for user in users for _ in range(2)]
+    payloads = [{"order_id": str(order_id), "user_id": user} for order_id, user in orders]
+
+    def pay_one_by_one(index: int) -> int:
+        received = payloads if index % 2 == 0 else payloads[::-1]
+        with transaction.atomic():
+            for payload in in_lock_order("order.created", received, lambda payload: payload):
+                with transaction.atomic():
+                    services.orders_pay(
+                        [
+                            services.OrderToPay(
+                                uuid.UUID(payload["order_id"]), payload["user_id"], TEN
+                            )
+                        ]
+                    )
+        return index
+
+    run_concurrently(pay_one_by_one, 4)  # a deadlock would raise in one of them
+
+    assert Payment.objects.count() == 24
+    assert LedgerEntry.objects.filter(kind="charge").count() == 24
+    balances = set(Account.objects.filter(user_id__in=users).values_list("balance", flat=True))
+    assert balances == {Decimal("30.00")}
+
+
+def test_the_lock_order_sorts_by_user_then_order_and_puts_a_non_object_first():
+    payloads = [{"user_id": "b", "order_id": "1"}, "junk", {"user_id": "a", "order_id": "2"}]
+    assert in_lock_order("order.created", payloads, lambda payload: payload) == [
+        "junk",
+        {"user_id": "a", "order_id": "2"},
+        {"user_id": "b", "order_id": "1"},
+    ]
+    # A type without a lock order keeps the order it was given.
+    assert in_lock_order("no.such.type", payloads, lambda payload: payload) == payloads
