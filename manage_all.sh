@@ -621,6 +621,10 @@ process_states() {
       }'
 }
 
+gateway_running() {  # any instance of the gateway
+  process_states | awk '$1 ~ /^gateway(-[0-9]+)?$/ && $2 == "RUNNING" {found = 1} END {exit !found}'
+}
+
 state_of() { process_states | awk -v name="$1" '$1 == name {print $2}'; }
 
 pid_of() {  # the pid of a running process, or failure
@@ -669,8 +673,11 @@ start_processes() {
   for name in "$@"; do
     known_process "$name"
     port="$(port_of "$name")"
-    # Instances of a scaled gateway share their port (SO_REUSEPORT).
-    [[ "$(kind_of "$name")" == gateway ]] && (( SCALE > 1 )) && continue
+    # Instances of a scaled gateway share their port (SO_REUSEPORT): it is another's only if
+    # it is taken while none of them runs.
+    if [[ "$(kind_of "$name")" == gateway ]] && (( SCALE > 1 )) && gateway_running; then
+      continue
+    fi
     if [[ -n "$port" ]] && ! pid_of "$name" >/dev/null && ! port_free "$port"; then
       die "port $port for $name is taken by another process (set $(port_variable_of "$name"))"
     fi
