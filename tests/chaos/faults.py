@@ -292,23 +292,30 @@ class Faults:
             run("pg_ctlcluster", "--skip-systemctl-redirect", *postgres_cluster(), "start")
         return f"PostgreSQL stopped {seconds:g} s, started"
 
+    def instances(self, kind: str) -> list[str]:
+        """A process's instances on this stack: orders-worker, orders-worker-2, ... (SCALE)."""
+        scale = int(self.stack.env.get("SCALE", "1"))
+        return [kind, *(f"{kind}-{instance}" for instance in range(2, scale + 1))]
+
     def inject_parked_and_lost_results(self, seconds: float) -> str:
         """Payment results that never reach their orders: with Orders' worker stopped for a
         while, every result waiting on its queue is taken; half are parked as failed in
         Orders' inbox (as after their last attempt), half are lost (as with a broker's
-        disk). Only the re-ask (ORDERS_REASK_AFTER_SECONDS) can then finish those orders."""
-        result = self.stack.supervisorctl("stop", "orders-worker")
+        disk). Only the re-ask (ORDERS_REASK_AFTER_SECONDS) can then finish those orders.
+        On a scaled stack every instance of the worker stops: another would take them."""
+        workers = self.instances("orders-worker")
+        result = self.stack.supervisorctl("stop", *workers)
         if result.returncode != 0:
-            raise FaultNotInjected(f"stopping orders-worker: {result.stdout} {result.stderr}")
+            raise FaultNotInjected(f"stopping {workers}: {result.stdout} {result.stderr}")
         try:
             time.sleep(seconds)
             queue = self.stack.env["MESSAGING_QUEUE_PREFIX"] + "payment_status"
             messages = broker.take_messages(queue, timeout=1.0)
             parked = self._park_in_orders_inbox(queue, messages[::2])
         finally:
-            started = self.stack.supervisorctl("start", "orders-worker")
+            started = self.stack.supervisorctl("start", *workers)
         if started.returncode != 0:
-            raise FaultNotHealed(f"starting orders-worker: {started.stdout} {started.stderr}")
+            raise FaultNotHealed(f"starting {workers}: {started.stdout} {started.stderr}")
         if not messages:
             raise FaultNotInjected("no payment result was waiting: nothing parked or lost")
         return f"{parked} payment results parked, {len(messages) - parked} lost"
