@@ -83,6 +83,7 @@ def test_swagger_ui_and_the_openapi_document_are_served(gateway):
     document = gateway.get("/openapi.json").json()
     assert set(document["paths"]) == {
         "/accounts", "/accounts/deposit", "/accounts/balance", "/orders", "/orders/{order_id}",
+        "/orders/{order_id}/events",
     }  # fmt: skip
 
 
