@@ -7,7 +7,7 @@
 #   ./manage_all.sh logs [NAME]        follow the logs (of one process)
 #   ./manage_all.sh start|stop|restart NAME
 #   ./manage_all.sh test [PYTEST ARGS] lint, then every test suite
-#   ./manage_all.sh chaos [--minutes N] the fault-injection suite (docs/reliability.md)
+#   ./manage_all.sh chaos [--minutes N] [--scale N] the fault-injection suite (docs/reliability.md)
 #   ./manage_all.sh bench              the benchmark (docs/performance.md)
 #
 # Configuration: the environment, then .env (ENV_FILE names another; created from
