@@ -50,21 +50,28 @@ def create_database(url: str) -> None:
         print(f"created database {name}")  # noqa: T201 - a CLI's output
 
 
+def ensure_role(conn: psycopg.Connection, role: str, password: str | None) -> bool:
+    """Create the role, or bring it back to ROLE_ATTRIBUTES and the password; whether it
+    existed before."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+    conn.execute(
+        sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
+            sql.SQL("ALTER" if exists else "CREATE"),
+            sql.Identifier(role),
+            sql.SQL(ROLE_ATTRIBUTES),
+            sql.Literal(password),
+        )
+    )
+    return exists is not None
+
+
 def create_owned_database(admin_url: str, url: str) -> None:
     """The service's role and the database it owns, made by the admin."""
     parts = urlsplit(url)
     role, name = unquote(parts.username or ""), database_name(url)
     password = unquote(parts.password) if parts.password else None
     with psycopg.connect(maintenance_url(admin_url), autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        conn.execute(
-            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
-                sql.SQL("ALTER" if exists else "CREATE"),
-                sql.Identifier(role),
-                sql.SQL(ROLE_ATTRIBUTES),
-                sql.Literal(password),
-            )
-        )
+        exists = ensure_role(conn, role, password)
         if not exists:
             print(f"created role {role}")  # noqa: T201
         owner = conn.execute(
@@ -89,15 +96,7 @@ def create_connect_only_role(admin_url: str, url: str) -> None:
     role, name = unquote(parts.username or ""), database_name(url)
     password = unquote(parts.password) if parts.password else None
     with psycopg.connect(maintenance_url(admin_url), autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
-        conn.execute(
-            sql.SQL("{} ROLE {} WITH {} PASSWORD {}").format(
-                sql.SQL("ALTER" if exists else "CREATE"),
-                sql.Identifier(role),
-                sql.SQL(ROLE_ATTRIBUTES),
-                sql.Literal(password),
-            )
-        )
+        exists = ensure_role(conn, role, password)
         conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
                 sql.Identifier(name), sql.Identifier(role)
