@@ -32,6 +32,9 @@ def create_celery_app(service: str) -> Celery:
     # By name: Celery loads the step when the worker builds its consumer, after its Django
     # fix-up has set Django up; the step's module needs the models, this one runs before.
     app.steps["consumer"].add("common.messaging.consumer:InboxConsumerStep")
+    # MESSAGING PUBLISH_AFTER_COMMIT_BY "worker": the worker's main process LISTENs for
+    # committed events and publishes them (the step includes itself only in that mode).
+    app.steps["worker"].add("common.messaging.listener:OutboxListenerStep")
     app.on_after_configure.connect(_add_beat_schedule, weak=False)
     # The worker's metrics server starts once its pool runs: threads are not forked.
     worker_ready.connect(serve_metrics_if_asked, weak=False)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 QUEUE_TYPES = ("classic", "quorum")
+PUBLISHERS_AFTER_COMMIT = ("committer", "worker")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class MessagingSettings:
     # Off, both wait for beat's sweep (or a wake-up from the admin).
     PUBLISH_AFTER_COMMIT: bool = True
     HANDLE_ON_RECEIPT: bool = True
+    # Who publishes after commit (issue 15: both designs, to be measured side by side).
+    # "committer": the committing process, in an on-commit callback (a web request then
+    # pays the claim, the publish and the confirm wait). "worker": the transaction sends a
+    # PostgreSQL NOTIFY, and the service's Celery worker, which LISTENs, relays whatever is
+    # pending (common/messaging/listener.py). The embedded mode (SQLite) has no NOTIFY: its
+    # committer publishes either way.
+    PUBLISH_AFTER_COMMIT_BY: str = "committer"
     # Beat's safety sweep of outbox and inbox: whatever the fast path did not do.
     SWEEP_INTERVAL_SECONDS: float = 1.0
     # Unacknowledged messages the consumer may hold (AMQP basic.qos prefetch_count).
@@ -67,6 +75,11 @@ def messaging_settings() -> MessagingSettings:
     if conf.QUEUE_TYPE not in QUEUE_TYPES:
         raise ImproperlyConfigured(
             f"MESSAGING_QUEUE_TYPE is {conf.QUEUE_TYPE!r}: it must be one of {QUEUE_TYPES}"
+        )
+    if conf.PUBLISH_AFTER_COMMIT_BY not in PUBLISHERS_AFTER_COMMIT:
+        raise ImproperlyConfigured(
+            f"MESSAGING_PUBLISH_AFTER_COMMIT_BY is {conf.PUBLISH_AFTER_COMMIT_BY!r}: it must "
+            f"be one of {PUBLISHERS_AFTER_COMMIT}"
         )
     if conf.DELIVERY_LIMIT < 1:
         raise ImproperlyConfigured(

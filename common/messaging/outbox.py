@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 
 from common.messaging.conf import messaging_settings
+from common.messaging.listener import notify_on_commit, published_by_the_worker
 from common.messaging.models import OutboxMessage
 from common.messaging.relay import publish_after_commit
 from common.messaging.types import MessageType
@@ -25,7 +26,9 @@ def record_event(
     """Add an event to the outbox, in the caller's transaction.
 
     It commits or rolls back with the business rows; right after commit it is published
-    from this process (relay.publish_after_commit) instead of at the next sweep.
+    from this process (relay.publish_after_commit) instead of at the next sweep, or, with
+    MESSAGING PUBLISH_AFTER_COMMIT_BY "worker", by the worker, which the transaction wakes
+    with a NOTIFY (listener.py).
 
     The event carries the work's request id and a `traceparent` (a producer span, child of
     the current one) in its headers unless `headers` name them: the handlers of the
@@ -100,7 +103,9 @@ def _publish_after_commit(ids: list) -> None:
         return
     batch = getattr(_published_together, "ids", None)
     if batch is not None:
-        batch.extend(ids)
+        batch.extend(ids)  # the block's end publishes (or notifies) once for all
+    elif published_by_the_worker():
+        notify_on_commit()
     else:
         transaction.on_commit(PublishAfterCommit(tuple(ids)))
 
@@ -135,5 +140,9 @@ def publishing_together() -> Iterator[None]:
         yield
     finally:
         _published_together.ids = None
-    if ids:
+    if not ids:
+        return
+    if published_by_the_worker():
+        notify_on_commit()  # still inside the caller's transaction: sent when it commits
+    else:
         transaction.on_commit(PublishAfterCommit(tuple(ids)))

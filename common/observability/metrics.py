@@ -85,6 +85,15 @@ batch_size = Histogram(
     ["stage"],
     buckets=BATCH_BUCKETS,
 )
+outbox_listener_wakeups = Counter(
+    "shop_outbox_listener_wakeups",
+    "Relay runs of the worker's outbox listener (MESSAGING_PUBLISH_AFTER_COMMIT_BY=worker): "
+    "one per batch of notifications, and one after each (re)connection.",
+)
+outbox_listener_reconnects = Counter(
+    "shop_outbox_listener_reconnects",
+    "Times the worker's outbox listener lost its PostgreSQL connection (or could not make it).",
+)
 
 # Business events, recorded where they happen (the services).
 orders_created = Counter("shop_orders_created", "Orders placed.")

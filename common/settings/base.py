@@ -250,6 +250,7 @@ MESSAGING = {
     "RETENTION_DAYS": env.float("MESSAGING_RETENTION_DAYS", default=7.0),
     "QUEUE_TYPE": env.str("MESSAGING_QUEUE_TYPE", default="classic"),
     "DELIVERY_LIMIT": env.int("MESSAGING_DELIVERY_LIMIT", default=500),
+    "PUBLISH_AFTER_COMMIT_BY": env.str("MESSAGING_PUBLISH_AFTER_COMMIT_BY", default="committer"),
 }
 
 
