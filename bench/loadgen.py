@@ -4,6 +4,10 @@ system's is not its): asyncio with httpx, one connection per virtual client, kep
     python -m bench.loadgen closed  SPEC   # N clients, each sends its next request at once
     python -m bench.loadgen open    SPEC   # requests started at a fixed rate, whatever answers
     python -m bench.loadgen each    SPEC   # one request per user (set-up)
+    python -m bench.loadgen threads SPEC   # as closed, but N threads with `requests`
+
+The `threads` mode is what a plain Python client sees: each thread a `requests.Session`
+(the most common Python client), a request after the last one's answer.
 
 SPEC is a JSON object: base_url, method, path, seconds, concurrency or rate, headers,
 users (X-User-Id values, round robin), body (JSON, optional), key (send a fresh
@@ -17,10 +21,12 @@ import asyncio
 import itertools
 import json
 import sys
+import threading
 import time
 import uuid
 
 import httpx
+import requests
 
 from bench.stats import percentiles
 
@@ -37,10 +43,14 @@ class Load:
         self.first_error: str | None = None
         self.users = itertools.cycle(spec["users"])
 
-    async def one(self, client: httpx.AsyncClient) -> None:
+    def request_headers(self) -> dict:
         headers = {"X-User-Id": next(self.users)}
         if self.spec.get("key"):
             headers["Idempotency-Key"] = uuid.uuid4().hex
+        return headers
+
+    async def one(self, client: httpx.AsyncClient) -> None:
+        headers = self.request_headers()
         started = time.perf_counter()
         try:
             response = await client.request(
@@ -49,13 +59,16 @@ class Load:
         except httpx.HTTPError as exc:
             self.error(type(exc).__name__, f"{type(exc).__name__}: {exc}")
             return
-        if response.status_code >= 300:  # an error counts as an error, not as throughput
-            body = " ".join(response.text.split())[:FIRST_ERROR_CHARS]
-            self.error(str(response.status_code), f"{response.status_code} {body}".strip())
+        self.answered(response.status_code, response.text, started)
+
+    def answered(self, status: int, text: str, started: float) -> None:
+        if status >= 300:  # an error counts as an error, not as throughput
+            body = " ".join(text.split())[:FIRST_ERROR_CHARS]
+            self.error(str(status), f"{status} {body}".strip())
             return
         self.latencies.append((time.perf_counter() - started) * 1000)
-        if response.status_code == 201 and self.spec["path"] == "/orders":
-            self.created.append(response.json()["id"])
+        if status == 201 and self.spec["path"] == "/orders":
+            self.created.append(json.loads(text)["id"])
 
     def error(self, kind: str, words: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -109,6 +122,38 @@ class Load:
             await asyncio.gather(*tasks)
             return time.perf_counter() - started
 
+    def threads(self) -> float:
+        """`concurrency` threads, each with a `requests.Session`, in a closed loop."""
+        stop_at = time.perf_counter() + self.spec["seconds"]
+        lock = threading.Lock()  # the shared user cycle and result lists
+
+        def thread_loop() -> None:
+            with requests.Session() as session:
+                session.headers.update(self.spec.get("headers", {}))
+                while time.perf_counter() < stop_at:
+                    with lock:
+                        headers = self.request_headers()
+                    started = time.perf_counter()
+                    try:
+                        response = session.request(
+                            self.spec["method"], self.spec["base_url"] + self.spec["path"],
+                            json=self.spec.get("body"), headers=headers, timeout=30,
+                        )  # fmt: skip
+                    except requests.RequestException as exc:
+                        with lock:
+                            self.error(type(exc).__name__, f"{type(exc).__name__}: {exc}")
+                        continue
+                    with lock:
+                        self.answered(response.status_code, response.text, started)
+
+        workers = [threading.Thread(target=thread_loop) for _ in range(self.spec["concurrency"])]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return time.perf_counter() - started
+
     def result(self, elapsed: float) -> dict:
         return {
             "requests": len(self.latencies),
@@ -124,7 +169,10 @@ class Load:
 def main() -> None:
     mode, spec = sys.argv[1], json.loads(sys.argv[2])
     load = Load(spec)
-    elapsed = asyncio.run({"closed": load.closed, "open": load.open, "each": load.each}[mode]())
+    if mode == "threads":
+        elapsed = load.threads()
+    else:
+        elapsed = asyncio.run({"closed": load.closed, "open": load.open, "each": load.each}[mode]())
     json.dump(load.result(elapsed), sys.stdout)
 
 

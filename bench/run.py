@@ -27,6 +27,8 @@ CONCURRENCY = [1, 16, 64]
 PIPELINE_RATES = [5, 50, 200]
 # "As fast as it goes": closed-loop clients placing orders back to back.
 PIPELINE_MAX_CLIENTS = 32
+# The HTTP table's row of a plain client: threads with `requests` through the gateway.
+PLAIN_CLIENT = "gateway (requests, threads)"
 
 
 def loadgen(mode: str, spec: dict) -> dict:
@@ -130,7 +132,20 @@ class Bench:
                         {"endpoint": name, "concurrency": concurrency,
                          "via": "gateway" if target == "gateway" else "direct", **result}
                     )  # fmt: skip
+        rows.append(self.plain_client(order))
         return rows
+
+    def plain_client(self, order: dict) -> dict:
+        """POST /orders through the gateway as a plain client sends it: 16 threads with
+        `requests` (loadgen's threads mode), beside the asyncio clients' rows."""
+        result = loadgen(
+            "threads",
+            {"base_url": self.stack.gateway_url, "method": "POST", "path": "/orders",
+             "body": order, "users": self.users, "key": True, "seconds": self.seconds,
+             "concurrency": 16},
+        )  # fmt: skip
+        result.pop("created")
+        return {"endpoint": "POST /orders", "concurrency": 16, "via": PLAIN_CLIENT, **result}
 
     def pipeline(self) -> list[dict]:
         """Orders at fixed offered rates, then as fast as they go: placed -> terminal."""
