@@ -479,7 +479,7 @@ process_command() {
     flower)
       [[ -n "${FLOWER_PASSWORD:-}" ]] || die "set FLOWER_PASSWORD (in $ENV_FILE) for Flower's login"
       # The login goes through the environment (FLOWER_BASIC_AUTH), not the command line.
-      echo "$VENV/bin/celery -A $app flower --address=127.0.0.1 --port=$FLOWER_PORT" \
+      echo "$VENV/bin/celery -A common.lean_celery flower --address=127.0.0.1 --port=$FLOWER_PORT" \
            "--persistent=False"
       ;;
     *-worker)
@@ -489,7 +489,9 @@ process_command() {
            "--hostname $name.$STACK_NAME@%h --without-mingle --without-gossip --loglevel INFO"
       ;;
     *-beat)
-      echo "$VENV/bin/celery -A $app beat --schedule $RUN_DIR/$name-schedule --loglevel INFO"
+      # Beat and Flower: the lean Celery app, the service's settings (process_environment)
+      # without Django's apps (common/lean_celery.py).
+      echo "$VENV/bin/celery -A common.lean_celery beat --schedule $RUN_DIR/$name-schedule --loglevel INFO"
       ;;
     *) die "unknown process '$name' (known: ${PROCESSES[*]})" ;;
   esac

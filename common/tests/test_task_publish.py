@@ -1,5 +1,5 @@
 """Celery's own publishes (beat's sweeps, wake-ups) give up on a broker that stops
-answering instead of hanging the process that sends them (common/celery.py,
+answering instead of hanging the process that sends them (common/celery_base.py,
 TASK_CONFIRM_TIMEOUT_SECONDS).
 
 The broker is the real RabbitMQ behind a small TCP relay that the test can freeze: the
