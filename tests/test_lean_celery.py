@@ -4,16 +4,20 @@ and beat schedule as the workers' app (common/celery.py), without Django's apps.
 Each app is loaded in a fresh interpreter as `celery beat` loads it: the module named by
 `-A`, then the loader's start-up (Celery's import_modules signal, where the workers' app
 sets Django up and imports the task modules). The interpreter prints what beat and Flower
-would use, and what it loaded."""
+would use, and what it loaded. Then, on the whole stack, what they are there for: beat's
+sweep carries an order through, Flower shows both services' workers."""
 
 import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 
+import httpx
 import pytest
 
-from tests.stack import REPO_ROOT
+from tests.stack import REPO_ROOT, wait_for_status
 
 PROBE = """
 import importlib, json, sys
@@ -147,3 +151,51 @@ def test_flower_reads_its_own_broker_user():
     lean = probe("common.lean_celery", "orders_project.settings.flower")
     assert lean["conf"]["broker_url"].startswith("amqp://flower-user:")
     assert lean["conf"]["event_exchange"] == "lean-probe.celeryev"
+
+
+# On the whole stack (manage_all.sh runs beats and Flower on the lean app).
+
+RECORD_WITHOUT_FAST_PATH = """
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.test import override_settings
+
+from orders_project.orders.services import order_create
+
+# The committer does not publish: only a relay run, beat's sweep, sends the event.
+with override_settings(MESSAGING={**settings.MESSAGING, "PUBLISH_AFTER_COMMIT": False}):
+    with transaction.atomic():
+        order = order_create(
+            user_id="{user}", amount=Decimal("10"), description="swept", request_id="lean-beat"
+        )
+print(order.id)
+"""
+
+
+def test_the_lean_beats_sweep_carries_an_order_through(stack):
+    user = f"lean-beat-{uuid.uuid4().hex[:8]}"
+    client = httpx.Client(base_url=stack.gateway_url, headers={"X-User-Id": user}, timeout=10)
+    assert client.post("/accounts").status_code == 201
+    assert client.post("/accounts/deposit", json={"amount": "100"}).status_code == 200
+
+    created = stack.manage(
+        "orders", "shell", "-c", RECORD_WITHOUT_FAST_PATH.replace("{user}", user)
+    )
+    assert created.returncode == 0, created.stderr
+    order_id = created.stdout.strip().splitlines()[-1]
+
+    assert wait_for_status(client, f"/orders/{order_id}")["status"] == "FINISHED"
+
+
+def test_the_lean_flower_shows_both_services_workers(stack):
+    auth = ("admin", stack.env["FLOWER_PASSWORD"])
+    deadline = time.monotonic() + 30
+    while True:
+        page = httpx.get(f"{stack.url('flower')}/workers?json=1", auth=auth, timeout=10)
+        shown = {worker["hostname"].split(".")[0] for worker in page.json()["data"]}
+        if {"orders-worker", "payments-worker"} <= shown or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {"orders-worker", "payments-worker"} <= shown
