@@ -136,7 +136,7 @@ class Faults:
                     [
                         str(REPO_ROOT / ".venv/bin/celery"),
                         "-A",
-                        f"{service}_project",
+                        "common.lean_celery",  # as manage_all.sh starts beats
                         "beat",
                         "--schedule",
                         str(schedule),
