@@ -181,10 +181,12 @@ def django_environment(url: str, pooler: str) -> dict:
     }
 
 
-def run_django(url: str, *args: str, pooler: str = "") -> subprocess.CompletedProcess:
+def run_django(
+    url: str, *args: str, pooler: str = "", env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 - this interpreter
         [sys.executable, *args],
-        env=django_environment(url, pooler),
+        env={**django_environment(url, pooler), **(env or {})},
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -288,3 +290,13 @@ def test_an_unknown_pooler_is_refused_at_start(database):
     result = probe(direct_url(database), "pgbouncr")
     assert result.returncode != 0
     assert 'DATABASE_POOLER must be "" or "pgbouncer"' in result.stderr
+
+
+def test_publishing_by_the_worker_is_refused_behind_the_pooler(database):
+    """Its LISTEN would be taken back by PgBouncer with the session: no wake-up would come."""
+    url = direct_url(database)
+    worker = {"MESSAGING_PUBLISH_AFTER_COMMIT_BY": "worker"}
+    behind = run_django(url, "-c", "import django; django.setup()", pooler="pgbouncer", env=worker)
+    assert behind.returncode != 0
+    assert "MESSAGING_PUBLISH_AFTER_COMMIT_BY=worker needs LISTEN" in behind.stderr
+    assert run_django(url, "-c", "import django; django.setup()", env=worker).returncode == 0

@@ -103,7 +103,7 @@ def _publish_after_commit(ids: list) -> None:
         return
     batch = getattr(_published_together, "ids", None)
     if batch is not None:
-        batch.extend(ids)  # the block's end publishes (or notifies) once for all
+        batch.extend(ids)  # the block's end publishes them, once for all
     elif published_by_the_worker():
         notify_on_commit()
     else:
@@ -131,6 +131,11 @@ def publishing_together() -> Iterator[None]:
     Use it inside the transaction.atomic() that records them (the consumer handles a batch
     of messages in one transaction this way). An event whose savepoint rolled back stays in
     the batch, harmlessly: it has no row, so the publish claims nothing for it.
+
+    The committing process publishes such a batch itself, with PUBLISH_AFTER_COMMIT_BY
+    "worker" too: the blocks run in a worker already (its consumer, its drain), their batch
+    is one claim and one confirm wait either way, and handing it to the listener thread of
+    the same process measured more CPU per message, not less (docs/performance.md).
     """
     if getattr(_published_together, "ids", None) is not None:
         yield  # already inside a batch: the outer block publishes
@@ -140,9 +145,5 @@ def publishing_together() -> Iterator[None]:
         yield
     finally:
         _published_together.ids = None
-    if not ids:
-        return
-    if published_by_the_worker():
-        notify_on_commit()  # still inside the caller's transaction: sent when it commits
-    else:
+    if ids:
         transaction.on_commit(PublishAfterCommit(tuple(ids)))

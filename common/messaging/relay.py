@@ -1,10 +1,12 @@
 """The relay: publish pending outbox rows, mark them sent only once the broker confirmed.
 
-Several relays may run at once (scale-out, an overlapping beat): each claims its batch with
-SELECT ... FOR UPDATE SKIP LOCKED and holds the row locks until it has published and marked
-the batch, so no two relays publish the same row at the same time. A crash after publishing
-and before the mark commits leaves the rows pending: they are published again, and the
-receiver's inbox absorbs the duplicate (at-least-once delivery, exactly-once effect).
+Several relays may run at once (scale-out, an overlapping beat, the worker's listener): each
+claims its batch with SELECT ... FOR UPDATE SKIP LOCKED, marking it sent in the same
+statement, and holds the row locks until it has published the batch and unmarked the rows
+the broker did not confirm, so no two relays publish the same row at the same time. A crash
+after publishing and before the mark commits leaves the rows pending: they are published
+again, and the receiver's inbox absorbs the duplicate (at-least-once delivery,
+exactly-once effect).
 """
 
 import logging
@@ -35,12 +37,10 @@ def relay_outbox(*, batch_size: int | None = None, max_batches: int = 100) -> in
     for _ in range(max_batches):
         with transaction.atomic():
             commit_without_waiting_for_the_disk()  # a lost mark only publishes again
-            rows = claim_due_rows(OutboxMessage, batch_size, order=ORDER)
+            rows = _claim_due_marking_sent(batch_size)
             if not rows:
                 break
-            outcome = _publish(rows, conf)
-            sent, broker_down = _record_outcome(rows, outcome, conf)
-            mark_sent(sent)
+            sent, broker_down = _publish_marked(rows, conf, conf.CONFIRM_TIMEOUT_SECONDS)
         published += len(sent)
         if broker_down or len(rows) < batch_size:
             break
@@ -68,49 +68,78 @@ def publish_after_commit(ids: list) -> None:
             rows = _claim_marking_sent(ids)
             if rows:
                 timeout = min(conf.CONFIRM_TIMEOUT_SECONDS, AFTER_COMMIT_CONFIRM_TIMEOUT_SECONDS)
-                outcome = _publish(rows, conf, confirm_timeout=timeout)
-                confirmed = set(outcome.confirmed)
-                unconfirmed = [row.id for row in rows if str(row.id) not in confirmed]
-                if unconfirmed:
-                    OutboxMessage.objects.filter(id__in=unconfirmed).update(
-                        status=OutboxMessage.Status.PENDING, sent_at=None
-                    )
-                _record_outcome(rows, outcome, conf)
+                _publish_marked(rows, conf, timeout)
     except Exception as exc:
         logger.warning("Publishing after commit failed (the sweep will): %s", exc)
 
 
-def _claim_marking_sent(ids: list) -> list[OutboxMessage]:
-    """Claim the pending rows among `ids` that no one else holds (FOR UPDATE SKIP LOCKED),
-    marking them sent in the same statement; the caller undoes the mark of any the broker
-    does not confirm before its transaction commits, so no one ever sees it otherwise. The
-    rows come back as they were before the mark (pending).
+def _publish_marked(
+    rows: list[OutboxMessage], conf: MessagingSettings, confirm_timeout: float
+) -> tuple[list, bool]:
+    """Publish rows claimed already marked sent, then undo the mark of those the broker did
+    not confirm, in the claim's transaction (so no one ever sees the mark otherwise);
+    returns (confirmed ids, outage)."""
+    outcome = _publish(rows, conf, confirm_timeout=confirm_timeout)
+    confirmed = set(outcome.confirmed)
+    if unconfirmed := [row.id for row in rows if str(row.id) not in confirmed]:
+        OutboxMessage.objects.filter(id__in=unconfirmed).update(
+            status=OutboxMessage.Status.PENDING, sent_at=None
+        )
+    return _record_outcome(rows, outcome, conf)
 
-    On PostgreSQL one UPDATE ... RETURNING does it: the fast path runs once per request, and
-    a claim and a mark through the ORM cost it twice the CPU. Elsewhere (SQLite, the
-    embedded mode, EMBEDDED_DATABASE) the ORM's claim and mark.
-    """
+
+# Claims mark the rows sent in the same statement (one UPDATE ... RETURNING on PostgreSQL):
+# the relay and the fast path run per request or per wake-up, and a claim and a mark through
+# the ORM cost them twice the CPU. The caller undoes the mark of any row the broker does not
+# confirm before its transaction commits (_publish_marked). The rows come back as they were
+# before the mark (pending). In the embedded mode (SQLite, EMBEDDED_DATABASE) the ORM's
+# claim and mark.
+
+
+def _claim_marking_sent(ids: list) -> list[OutboxMessage]:
+    """The pending rows among `ids` that no one else holds (FOR UPDATE SKIP LOCKED)."""
+    pending = OutboxMessage.Status.PENDING
     if settings.EMBEDDED_DATABASE:
-        rows = list(
+        return _mark_claimed(
             OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-                id__in=ids, status=OutboxMessage.Status.PENDING
+                id__in=ids, status=pending
             )
         )
-        mark_sent([row.id for row in rows])
-        return rows
+    return _claim_marking_sent_sql("id = ANY(%s) AND status = %s", [list(ids), pending])
+
+
+def _claim_due_marking_sent(batch_size: int) -> list[OutboxMessage]:
+    """Up to `batch_size` due pending rows that no one else holds, oldest first."""
+    if settings.EMBEDDED_DATABASE:
+        return _mark_claimed(claim_due_rows(OutboxMessage, batch_size, order=ORDER))
+    rows = _claim_marking_sent_sql(
+        "status = %s AND next_attempt_at <= %s ORDER BY next_attempt_at, created_at LIMIT %s",
+        [OutboxMessage.Status.PENDING, timezone.now(), batch_size],
+    )
+    # UPDATE ... RETURNING gives no order: publish the oldest first, as claimed.
+    return sorted(rows, key=lambda row: (row.next_attempt_at, row.created_at))
+
+
+def _mark_claimed(claimed) -> list[OutboxMessage]:
+    rows = list(claimed)
+    mark_sent([row.id for row in rows])
+    return rows
+
+
+def _claim_marking_sent_sql(condition: str, params: list) -> list[OutboxMessage]:
     table = connection.ops.quote_name(OutboxMessage._meta.db_table)
     rows = list(
         OutboxMessage.objects.raw(
             f"""
             WITH claimed AS (
-                SELECT id FROM {table} WHERE id = ANY(%s) AND status = %s
+                SELECT id FROM {table} WHERE {condition}
                 FOR UPDATE SKIP LOCKED
             )
             UPDATE {table} AS outbox SET status = %s, sent_at = %s, last_error = ''
             FROM claimed WHERE outbox.id = claimed.id
             RETURNING outbox.*
-            """,  # noqa: S608 - the table name is quoted, values are parameters
-            [list(ids), OutboxMessage.Status.PENDING, OutboxMessage.Status.SENT, timezone.now()],
+            """,  # noqa: S608 - the table name is quoted, the condition ours, values parameters
+            [*params, OutboxMessage.Status.SENT, timezone.now()],
         )
     )
     for row in rows:

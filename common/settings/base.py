@@ -240,6 +240,20 @@ INTERNAL_API_TOKEN = env.str("INTERNAL_API_TOKEN", default="")
 # Idempotency-Key records are kept at least this long (Stripe keeps them 24 hours).
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
+
+def publisher_after_commit() -> str:
+    """MESSAGING_PUBLISH_AFTER_COMMIT_BY (docs/messaging.md). "worker" wakes the worker with
+    LISTEN/NOTIFY, and a transaction-mode PgBouncer does not carry a LISTEN (the session it
+    ran in goes back to the pool): refused there at start, not silently a second late."""
+    publisher = env.str("MESSAGING_PUBLISH_AFTER_COMMIT_BY", default="worker")
+    if publisher == "worker" and database_pooler() == "pgbouncer":
+        raise ImproperlyConfigured(
+            "MESSAGING_PUBLISH_AFTER_COMMIT_BY=worker needs LISTEN on a direct connection, "
+            "which DATABASE_POOLER=pgbouncer (transaction mode) does not give: use committer"
+        )
+    return publisher
+
+
 # Messaging (common/messaging, docs/messaging.md). Each service adds its SERVICE and
 # CONSUME; the defaults of every other key are in common/messaging/conf.py.
 MESSAGING_QUEUE_PREFIX = env.str("MESSAGING_QUEUE_PREFIX", default="")
@@ -250,7 +264,7 @@ MESSAGING = {
     "RETENTION_DAYS": env.float("MESSAGING_RETENTION_DAYS", default=7.0),
     "QUEUE_TYPE": env.str("MESSAGING_QUEUE_TYPE", default="classic"),
     "DELIVERY_LIMIT": env.int("MESSAGING_DELIVERY_LIMIT", default=500),
-    "PUBLISH_AFTER_COMMIT_BY": env.str("MESSAGING_PUBLISH_AFTER_COMMIT_BY", default="committer"),
+    "PUBLISH_AFTER_COMMIT_BY": publisher_after_commit(),
 }
 
 

@@ -234,7 +234,11 @@ def test_a_message_whose_copy_was_stored_first_is_not_handled_again(settings):
 def test_the_fast_path_swallows_any_error_and_leaves_the_rows_to_the_sweep(
     settings, monkeypatch, samples_queue, caplog
 ):
-    settings.MESSAGING = {**settings.MESSAGING, "PUBLISH_AFTER_COMMIT": True}
+    settings.MESSAGING = {
+        **settings.MESSAGING,
+        "PUBLISH_AFTER_COMMIT": True,
+        "PUBLISH_AFTER_COMMIT_BY": "committer",
+    }
 
     def claim_fails(ids):
         raise DatabaseError("the claim failed")

@@ -27,6 +27,7 @@ def fast_path(settings):
     settings.MESSAGING = {
         **settings.MESSAGING,
         "PUBLISH_AFTER_COMMIT": True,
+        "PUBLISH_AFTER_COMMIT_BY": "committer",  # the worker's: test_outbox_listener.py
         "HANDLE_ON_RECEIPT": True,
     }
 

@@ -76,10 +76,10 @@ def test_a_committed_event_is_published_once_as_a_persistent_json_envelope(sampl
 def test_a_crash_between_publish_and_mark_publishes_again(samples_queue, monkeypatch):
     row = record(1)
 
-    def crash(ids):
+    def crash(*args):
         raise SystemExit("worker killed after publishing, before the mark committed")
 
-    monkeypatch.setattr(relay, "mark_sent", crash)
+    monkeypatch.setattr(relay, "_record_outcome", crash)  # runs once the broker confirmed
     with pytest.raises(SystemExit):
         relay.relay_outbox()
     row.refresh_from_db()
