@@ -32,6 +32,11 @@ def query(stack: Stack, service: str, sql: str, *params) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
+def manage(stack: Stack, command: str, process: str) -> None:
+    done = stack.manage_all(command, process)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def wait_until(predicate, *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -44,24 +49,31 @@ def test_an_order_whose_payment_result_was_lost_ends_finished_through_the_reask(
     api = client(saga_stack, user)
     api.post("/accounts")
     api.post("/accounts/deposit", json={"amount": "100"})
-    stopped = saga_stack.manage_all("stop", "orders-worker")  # nobody consumes the results
-    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+    def sent(service: str, message_type: str, order_id: str) -> bool:
+        return query(
+            saga_stack, service,
+            "SELECT 1 FROM messaging_outboxmessage WHERE type = %s AND status = 'sent' "
+            "AND payload->>'order_id' = %s", message_type, order_id,
+        ) != []  # fmt: skip
+
+    # Orders' worker publishes the order (it relays what the requests commit) while
+    # Payments' is stopped; then it stops, so that nobody consumes Payments' result.
+    manage(saga_stack, "stop", "payments-worker")
     try:
         order = api.post("/orders", json={"amount": "30", "description": "lost result"}).json()
-
-        def result_confirmed_by_the_broker() -> bool:
-            return query(
-                saga_stack, "payments",
-                "SELECT 1 FROM messaging_outboxmessage WHERE type = 'payment.result' "
-                "AND status = 'sent' AND payload->>'order_id' = %s", order["id"],
-            ) != []  # fmt: skip
-
-        wait_until(result_confirmed_by_the_broker, timeout=30, what="Payments' result")
+        wait_until(lambda: sent("orders", "order.created", order["id"]), timeout=30,
+                   what="the order's event")  # fmt: skip
+        manage(saga_stack, "stop", "orders-worker")
+    finally:
+        manage(saga_stack, "start", "payments-worker")
+    try:
+        wait_until(lambda: sent("payments", "payment.result", order["id"]), timeout=30,
+                   what="Payments' result")  # fmt: skip
         # The broker loses it (as with its disk): the only copy of the answer is gone.
         broker.purge(saga_stack.env["MESSAGING_QUEUE_PREFIX"] + "payment_status")
     finally:
-        started = saga_stack.manage_all("start", "orders-worker")
-        assert started.returncode == 0, started.stdout + started.stderr
+        manage(saga_stack, "start", "orders-worker")
 
     final = wait_for_status(api, f"/orders/{order['id']}", timeout=60)
 

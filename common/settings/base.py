@@ -242,10 +242,12 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 
 def publisher_after_commit() -> str:
-    """MESSAGING_PUBLISH_AFTER_COMMIT_BY (docs/messaging.md). "worker" wakes the worker with
-    LISTEN/NOTIFY, and a transaction-mode PgBouncer does not carry a LISTEN (the session it
-    ran in goes back to the pool): refused there at start, not silently a second late."""
-    publisher = env.str("MESSAGING_PUBLISH_AFTER_COMMIT_BY", default="worker")
+    """MESSAGING_PUBLISH_AFTER_COMMIT_BY (docs/messaging.md): "worker" unless a
+    transaction-mode PgBouncer is in between. "worker" wakes the worker with LISTEN/NOTIFY,
+    and PgBouncer does not carry a LISTEN (the session it ran in goes back to the pool):
+    asked for there, it is refused at start, not silently a second late."""
+    default = "committer" if database_pooler() == "pgbouncer" else "worker"
+    publisher = env.str("MESSAGING_PUBLISH_AFTER_COMMIT_BY", default=default)
     if publisher == "worker" and database_pooler() == "pgbouncer":
         raise ImproperlyConfigured(
             "MESSAGING_PUBLISH_AFTER_COMMIT_BY=worker needs LISTEN on a direct connection, "
