@@ -79,10 +79,11 @@ def orders_apply_payment_results(results: list[PaymentResult]) -> list[Order | N
 
     In a constant number of statements whatever the batch's size: one locking read of its
     orders in primary-key order (two batches racing for the same orders then wait for each
-    other instead of deadlocking), one update of those that change, one notification
-    statement. The rows stay locked until the caller commits, so two results racing for one
-    order are applied one after the other, and the second finds the order no longer NEW: a
-    repeated or late result (also later in the same batch) changes nothing (and is logged).
+    other instead of deadlocking), one update per outcome of those that change (at most
+    three), one notification statement. The rows stay locked until the caller commits, so
+    two results racing for one order are applied one after the other, and the second finds
+    the order no longer NEW: a repeated or late result (also later in the same batch)
+    changes nothing (and is logged).
     """
     orders = {
         order.id: order
@@ -111,11 +112,22 @@ def orders_apply_payment_results(results: list[PaymentResult]) -> list[Order | N
             reason = f" ({order.reason})" if order.reason else ""
             logger.info("Order %s %s%s", order.id, order.status, reason)
     if changed:
-        Order.objects.bulk_update(changed.values(), ["status", "reason", "updated_at"])
+        _save_outcomes(list(changed.values()), now)
         orders_status_notify(list(changed.values()))
         completed = Counter((order.status, order.reason) for order in changed.values())
         transaction.on_commit(lambda: _count_completed(completed))
     return [orders.get(result.order_id) for result in results]
+
+
+def _save_outcomes(orders: list[Order], now: datetime) -> None:
+    """One UPDATE per outcome (paid, or refused for one reason): at most three statements,
+    however large the batch. Measured: bulk_update()'s CASE per row and field cost 0.9 ms of
+    CPU for one order, an update() 0.25 ms (docs/performance.md)."""
+    by_outcome: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for order in orders:
+        by_outcome.setdefault((order.status, order.reason), []).append(order.id)
+    for (status, reason), ids in by_outcome.items():
+        Order.objects.filter(id__in=ids).update(status=status, reason=reason, updated_at=now)
 
 
 def _count_completed(completed: Counter) -> None:

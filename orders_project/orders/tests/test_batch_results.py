@@ -54,6 +54,32 @@ def test_a_batch_of_results_takes_as_many_statements_as_one_result():
 
 
 @pytest.mark.django_db
+def test_a_batch_of_mixed_outcomes_gives_each_order_its_own_with_one_update_per_outcome():
+    orders = new_orders(6)
+    outcomes = [
+        ("succeeded", None),
+        ("failed", "insufficient_funds"),
+        ("failed", "account_not_found"),
+    ] * 2
+    for order, (status, reason) in zip(orders, outcomes, strict=True):
+        store_result(order.id, status, reason)
+
+    with CaptureQueriesContext(connection) as statements:
+        assert drain.drain_inbox() == 6
+
+    saved = {order.id: order for order in Order.objects.all()}
+    assert [(saved[order.id].status, saved[order.id].reason) for order in orders] == [
+        ("FINISHED", ""),
+        ("CANCELLED", "insufficient_funds"),
+        ("CANCELLED", "account_not_found"),
+    ] * 2
+    assert all(saved[order.id].updated_at > order.updated_at for order in orders)
+    table = Order._meta.db_table
+    updates = [q["sql"] for q in statements if q["sql"].startswith(f'UPDATE "{table}"')]
+    assert len(updates) == 3
+
+
+@pytest.mark.django_db
 def test_a_result_for_an_unknown_order_spends_only_its_own_attempt():
     orders = new_orders(3)
     store_result(orders[0].id)
