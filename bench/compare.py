@@ -14,6 +14,10 @@ that the host's drift (2x from day to day here, and more within an hour) falls o
 
 Prints each round and the medians per side, with the rates also per pgbench TPS (the ratio
 the targets are in; docs/performance.md). The stacks are stopped and dropped at the end.
+
+Two versions of the code compare the same way: `--b-tree DIR` runs side B from another
+checkout (a `git worktree` of the commit to compare, with a `.venv` link to this one's);
+the load, its measurement and the report stay this checkout's.
 """
 
 import argparse
@@ -36,6 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__)
     parser.add_argument("--a", nargs="*", default=[], metavar="K=V", help="side A's environment")
     parser.add_argument("--b", nargs="*", default=[], metavar="K=V", help="side B's environment")
+    parser.add_argument("--a-tree", type=Path, default=None, help="side A's checkout")
+    parser.add_argument("--b-tree", type=Path, default=None, help="side B's checkout")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10, help="per measurement")
     args = parser.parse_args()
@@ -43,16 +49,18 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     django.setup()
     from bench.run import Bench
-    from tests.stack import start_stack, stop_stack
+    from tests.stack import REPO_ROOT, start_stack, stop_stack
 
     sides = {"A": dict(pair.split("=", 1) for pair in args.a)}
     sides["B"] = dict(pair.split("=", 1) for pair in args.b)
+    trees = {"A": (args.a_tree or REPO_ROOT).resolve(), "B": (args.b_tree or REPO_ROOT).resolve()}
     folders, stacks = {}, {}
     try:
         for side, env in sides.items():
             folders[side] = Path(tempfile.mkdtemp(prefix=f"compare-{side.lower()}-"))
             stacks[side] = start_stack(
                 folders[side],
+                trees[side],
                 INTERNAL_API_TOKEN=secrets.token_urlsafe(32),
                 GATEWAY_RATE_LIMIT_PER_USER="0",
                 GATEWAY_RATE_LIMIT_PER_ADDRESS="0",
@@ -75,7 +83,7 @@ def main() -> int:
         for side, stack in stacks.items():
             stop_stack(stack)
             shutil.rmtree(folders[side], ignore_errors=True)
-    print(report(sides, memory, tps, rounds))  # noqa: T201
+    print(report(sides, memory, tps, rounds, trees))  # noqa: T201
     return 0
 
 
@@ -108,11 +116,12 @@ def measure(bench, seconds: float) -> dict:
     }
 
 
-def report(sides: dict, memory: dict, tps: float, rounds: list[dict]) -> str:
+def report(sides: dict, memory: dict, tps: float, rounds: list[dict], trees: dict) -> str:
     lines = [f"pgbench: {tps} TPS"]
     for side, env in sides.items():
         lines.append(
-            f"{side}: {env or 'as configured'}; idle RSS {memory[side]['total_rss_mib']} MiB,"
+            f"{side}: {trees[side]}, {env or 'as configured'};"
+            f" idle RSS {memory[side]['total_rss_mib']} MiB,"
             f" PSS {memory[side]['total_pss_mib']} MiB"
         )
     lines.append(

@@ -43,6 +43,8 @@ class Stack:
     ports: dict[str, int]
     databases: dict[str, str]
     up_output: str = ""
+    # The checkout whose manage_all.sh and code the stack runs (bench.compare runs another).
+    root: Path = REPO_ROOT
 
     def url(self, process: str) -> str:
         return f"http://127.0.0.1:{self.ports[process]}"
@@ -53,9 +55,9 @@ class Stack:
 
     def manage_all(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(  # noqa: S603 - our own script
-            [str(REPO_ROOT / "manage_all.sh"), *args],
+            [str(self.root / "manage_all.sh"), *args],
             env=self.env,
-            cwd=REPO_ROOT,
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -65,7 +67,7 @@ class Stack:
         """supervisorctl of this stack's supervisord (manage_all.sh runs it under VAR_DIR)."""
         return subprocess.run(  # noqa: S603
             [
-                str(REPO_ROOT / ".venv/bin/supervisorctl"),
+                str(self.root / ".venv/bin/supervisorctl"),
                 "-c",
                 f"{self.env['VAR_DIR']}/run/supervisord.conf",
                 *args,
@@ -93,9 +95,9 @@ class Stack:
     def manage(self, service: str, *args: str) -> subprocess.CompletedProcess:
         """A service's manage.py against this stack's database."""
         return subprocess.run(  # noqa: S603
-            [str(REPO_ROOT / ".venv/bin/python"), f"{service}_project/manage.py", *args],
+            [str(self.root / ".venv/bin/python"), f"{service}_project/manage.py", *args],
             env={**self.env, "DJANGO_SETTINGS_MODULE": f"{service}_project.settings.production"},
-            cwd=REPO_ROOT,
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=120,
@@ -120,9 +122,10 @@ def port_variable(process: str) -> str:
     return f"{variable}_METRICS_PORT" if process.endswith("-worker") else f"{variable}_PORT"
 
 
-def start_stack(var_dir: Path, **extra_env: str) -> Stack:
-    """`manage_all.sh up` with ports, databases and queues of its own; on any failure
-    everything it may have started is stopped and removed before the error goes on."""
+def start_stack(var_dir: Path, root: Path = REPO_ROOT, **extra_env: str) -> Stack:
+    """`manage_all.sh up` of the checkout at `root` with ports, databases and queues of its
+    own; on any failure everything it may have started is stopped and removed before the
+    error goes on."""
     # One run may start several stacks (the session's, the embedded one, ...): each gets
     # names of its own from its folder, so stopping one never drops another's databases.
     run_id = os.environ["TEST_RUN_ID"] + re.sub(r"[^a-z0-9]", "", var_dir.name.lower())[-12:]
@@ -161,7 +164,7 @@ def start_stack(var_dir: Path, **extra_env: str) -> Stack:
         "EMBEDDED": "0",
         **extra_env,
     }
-    stack = Stack(env=env, ports=ports, databases=databases)
+    stack = Stack(env=env, ports=ports, databases=databases, root=root)
     try:
         result = stack.manage_all("up")
     except BaseException:
