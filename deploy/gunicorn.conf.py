@@ -29,14 +29,19 @@ worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or ("gevent" if _gateway 
 # Workers per tier. Each is a whole Django process (70-85 MiB of RSS). One gevent worker
 # serves the gateway's concurrency, which is waiting on the services, at the throughput of
 # two and 85 MiB less (docs/performance.md, Memory), so the gateway has its own count,
-# GATEWAY_WORKERS (default 1), and GUNICORN_WORKERS is the services' only. No preload_app:
-# measured, it saves 15 MiB of PSS per service and adds 40 MiB of RSS (the master then
-# holds the app too), and the gateway's gevent patching must come before its imports.
+# GATEWAY_WORKERS (default 1), and GUNICORN_WORKERS is the services' only: one per two
+# cores (at least one, at most four) with four threads each. The other cores are the
+# workers', the gateway's and the databases': on two cores one worker of four threads
+# served more orders than two of two, at 150 MiB less for both services
+# (docs/performance.md, "One web worker per two cores"). No preload_app: measured, it
+# saves 15 MiB of PSS per service and adds 40 MiB of RSS (the master then holds the app
+# too), and the gateway's gevent patching must come before its imports.
 if _gateway:
     workers = int(os.environ.get("GATEWAY_WORKERS", 1))
 else:
-    workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() + 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", 2))
+    default_workers = min(4, max(1, multiprocessing.cpu_count() // 2))
+    workers = int(os.environ.get("GUNICORN_WORKERS", default_workers))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", 2000))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
 graceful_timeout = 10
@@ -46,15 +51,21 @@ keepalive = 5
 # from the application, which knows its route and request id (common/observability/http.py).
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = gunicorn_logging_settings(loglevel)
-# Restart the services' workers now and then so a slow leak cannot grow without bound: one
-# of two restarts at a time, and the gateway sends a request again when a kept-alive
-# connection closed under it (gateway_project/gateway/upstream.py). Not the gateway's own
-# worker, unless GATEWAY_MAX_REQUESTS asks: it is one process, and its restart closes every
-# client connection at once (kept-alive ones as a request arrives: the client's POST fails
-# with a read error, seen 13 times at 200 orders/s in the benchmark; live-status streams),
-# which clients cannot tell from a failure. Its memory stays flat under load
-# (docs/performance.md).
-max_requests = int(os.environ.get("GATEWAY_MAX_REQUESTS", 0)) if _gateway else 5000
+# A tier of several workers restarts each now and then so a slow leak cannot grow without
+# bound: one at a time, and the gateway sends a request again when a kept-alive connection
+# closed under it (gateway_project/gateway/upstream.py). A tier of one worker is not
+# recycled unless GATEWAY_MAX_REQUESTS (the gateway) or GUNICORN_MAX_REQUESTS (the
+# services) asks: its restart leaves the tier without a worker for the second a Django
+# process takes to start, and closes every client connection at once (the gateway's:
+# kept-alive ones as a request arrives, the client's POST fails with a read error, seen 13
+# times at 200 orders/s in the benchmark; live-status streams), which clients cannot tell
+# from a failure. Their memory stays flat under load (docs/performance.md).
+max_requests = int(
+    os.environ.get(
+        "GATEWAY_MAX_REQUESTS" if _gateway else "GUNICORN_MAX_REQUESTS",
+        5000 if workers > 1 else 0,
+    )
+)
 max_requests_jitter = max_requests // 10
 # gunicorn's runtime control socket is one path per user (~/.gunicorn): every gunicorn of
 # every stack on the machine would share it. Nothing here uses it.

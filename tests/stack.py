@@ -159,7 +159,6 @@ def start_stack(var_dir: Path, root: Path = REPO_ROOT, **extra_env: str) -> Stac
         **{name: uuid.uuid4().hex for name in BROKER_PASSWORD_VARIABLES},
         "DJANGO_SUPERUSER_PASSWORD": f"e2e-{uuid.uuid4().hex}",  # Django's validators pass it
         "FLOWER_PASSWORD": "e2e-flower-password",
-        "GUNICORN_WORKERS": "2",
         # The real servers, or a clear failure: never a silent fallback to SQLite.
         "EMBEDDED": "0",
         **extra_env,
