@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import signal
 
+from gunicorn.glogging import Logger
+
 from common.logging import gunicorn_logging_settings
 from common.observability.exposition import serve_metrics_if_asked
 from common.observability.launch import MULTIPROCESS_DIR_VARIABLE
@@ -51,6 +53,18 @@ keepalive = 5
 # from the application, which knows its route and request id (common/observability/http.py).
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = gunicorn_logging_settings(loglevel)
+
+
+class ApplicationAccessLog(Logger):
+    """gunicorn's logger without gunicorn's access line. With a logconfig_dict gunicorn
+    builds that line's fields for every request (the environ, the headers, a timestamp) and
+    only then drops it at the access logger's WARNING level; the application writes each
+    request's line itself."""
+
+    access_log_enabled = False
+
+
+logger_class = ApplicationAccessLog
 # A tier of several workers restarts each now and then so a slow leak cannot grow without
 # bound: one at a time, and the gateway sends a request again when a kept-alive connection
 # closed under it (gateway_project/gateway/upstream.py). A tier of one worker is not
