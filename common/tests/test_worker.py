@@ -1,8 +1,10 @@
 """The whole loop in a real Celery worker process: wake-ups, relay, the consumer bootstep,
 the drain, and beat's sweep; also when the broker cuts the worker's connections."""
 
+import time
+
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from common.messaging import record_event
 from common.messaging.models import InboxMessage, OutboxMessage
@@ -68,3 +70,32 @@ def test_garbage_on_the_queue_is_parked_and_the_worker_keeps_consuming(worker, s
     assert InboxMessage.objects.get(status="failed").raw_body
     assert Effect.objects.get().value == 42
     assert worker.poll() is None
+
+
+def database_sessions_so_far() -> int:
+    """Sessions ever opened to the test database (PostgreSQL's own count, flushed by each
+    backend within about a second)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_beats_sweeps_reuse_their_database_connection(samples_queue, tmp_path):
+    """Two sweeps a second (SWEEP_INTERVAL_SECONDS 0.5) on one pool process, with the
+    deployed CONN_MAX_AGE: Celery's Django fix-up would open a session for each."""
+    with celery_worker(
+        app="common.tests.celery",
+        settings_module="common.tests.settings",
+        database_env="COMMON_DATABASE_URL",
+        log_dir=tmp_path,
+        concurrency=1,
+        extra_env={"DJANGO_CONN_MAX_AGE": "60"},
+    ):
+        record_many([1])
+        broker.wait_until(lambda: all_handled(1), timeout=60, message="the event handled")
+        time.sleep(2)  # the sweeps so far have connected, and their counts are flushed
+        before = database_sessions_so_far()
+        time.sleep(6)  # about 24 sweeps
+        opened = database_sessions_so_far() - before
+
+    assert opened <= 1  # a connection that reached CONN_MAX_AGE may be replaced once
