@@ -262,3 +262,18 @@ def test_the_lock_order_sorts_by_user_then_order_and_puts_a_non_object_first():
     ]
     # A type without a lock order keeps the order it was given.
     assert in_lock_order("no.such.type", payloads, lambda payload: payload) == payloads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_of_one_accounts_orders_debits_it_with_one_update(settings):
+    settings.MESSAGING = {**settings.MESSAGING, "HANDLE_ON_RECEIPT": True}
+    [user] = users_with_accounts(1)
+    deliveries = [Delivery(order_created(uuid.uuid4(), user, "30.00")) for _ in range(4)]
+
+    with CaptureQueriesContext(connection) as statements:
+        process_batch(deliveries)
+
+    assert Account.objects.get(user_id=user).balance == Decimal("10.00")  # 3 paid, 1 refused
+    assert LedgerEntry.objects.filter(account__user_id=user, kind="charge").count() == 3
+    table = Account._meta.db_table
+    assert len([q for q in statements if q["sql"].startswith(f'UPDATE "{table}"')]) == 1
