@@ -35,6 +35,19 @@ def insert_or_skip(model: type[M], conflict_fields: list[str], **values) -> M | 
     return instance
 
 
+def update_rows(model: type[M], instances: list[M], fields: list[str]) -> None:
+    """Save `fields` of the instances in one statement: bulk_update() for several, a plain
+    UPDATE for one, where bulk_update()'s CASE per row and field would cost about three times
+    the CPU (docs/performance.md, "2026-12-03")."""
+    if len(instances) == 1:
+        [instance] = instances
+        model.objects.filter(pk=instance.pk).update(
+            **{name: getattr(instance, name) for name in fields}
+        )
+    elif instances:
+        model.objects.bulk_update(instances, fields)
+
+
 def insert_many_or_skip(model: type[M], key: str, rows: list[dict]) -> set:
     """insert_or_skip for many rows in one statement: those whose unique `key` is stored
     already (or comes twice in `rows`: the first goes in) are skipped. Returns the keys

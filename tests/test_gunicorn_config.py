@@ -13,9 +13,8 @@ SERVICE, GATEWAY = "orders_project.settings.production", "gateway_project.settin
 
 
 def config(monkeypatch, *, cores: int, settings: str = SERVICE, **env: str) -> dict:
-    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_MAX_REQUESTS"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("GATEWAY_WORKERS", "GATEWAY_MAX_REQUESTS", "GUNICORN_WORKER_CLASS"):
+    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "GUNICORN_MAX_REQUESTS",
+                 "GATEWAY_WORKERS", "GATEWAY_MAX_REQUESTS", "GUNICORN_WORKER_CLASS"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DJANGO_SETTINGS_MODULE", settings)
     for name, value in env.items():

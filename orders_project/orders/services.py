@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.contracts import ORDER_CREATED, order_created_payload
+from common.db import update_rows
 from common.messaging import publishing_together, record_event
 from common.observability import context, metrics
 from orders_project.orders import selectors
@@ -112,9 +113,10 @@ def orders_apply_payment_results(results: list[PaymentResult]) -> list[Order | N
             reason = f" ({order.reason})" if order.reason else ""
             logger.info("Order %s %s%s", order.id, order.status, reason)
     if changed:
-        _save_outcomes(list(changed.values()), now)
-        orders_status_notify(list(changed.values()))
-        completed = Counter((order.status, order.reason) for order in changed.values())
+        changed_orders = list(changed.values())
+        _save_outcomes(changed_orders, now)
+        orders_status_notify(changed_orders)
+        completed = Counter((order.status, order.reason) for order in changed_orders)
         transaction.on_commit(lambda: _count_completed(completed))
     return [orders.get(result.order_id) for result in results]
 
@@ -176,7 +178,7 @@ def orders_reask_stale(
                     payload=_order_created(order),
                     headers={"request_id": order.request_id, "reask": str(order.reask_count)},
                 )
-            Order.objects.bulk_update(orders, ["reask_count", "next_reask_at"])
+            update_rows(Order, orders, ["reask_count", "next_reask_at"])
         asked += len(orders)
         if len(orders) < batch_size:
             break

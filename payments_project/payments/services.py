@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from common.contracts import PAYMENT_RESULT, payment_result_payload
+from common.db import update_rows
 from common.messaging import record_events
 from common.observability import context, metrics
 from payments_project.payments.errors import (
@@ -87,12 +88,11 @@ def orders_pay(orders: list[OrderToPay]) -> list[Payment]:
     transaction). Returns each order's payment.
 
     A constant number of statements whatever the batch's size: one advisory lock statement
-    for the orders, one read of their payments, one select_for_update() of their accounts in
-    primary-key order, one insert each of payments, ledger entries and outbox rows, one
-    balance update. The locks are taken in sorted order, so two batches racing
-    for the same orders or accounts wait for each other instead of deadlocking (rule 4: the
-    balance is read under the account's lock, so the check and the debit see no concurrent
-    change).
+    for the orders, one read of their payments, one select_for_update() of their accounts
+    in primary-key order, one insert each of payments, ledger entries and outbox rows, one
+    balance update. The locks are taken in sorted order, so two batches racing for the same
+    orders or accounts wait for each other instead of deadlocking (rule 4: the balance is
+    read under the account's lock, so the check and the debit see no concurrent change).
 
     Two copies of one order (a redelivery, a copy under a new message id, in this batch or
     another drain's) are charged once: the advisory lock on the order id makes a concurrent
@@ -153,16 +153,9 @@ def _pay_each_once(orders: list[OrderToPay]) -> list[Payment]:
     Payment.objects.bulk_create(new_payments)
     if debited:
         now = timezone.now()
-        # One statement for the balances either way. For one account (most batches below
-        # the saturation) a plain UPDATE: bulk_update()'s CASE per row and field costs
-        # three times its CPU (docs/performance.md, "2026-12-03").
-        if len(debited) == 1:
-            [account] = debited.values()
-            Account.objects.filter(pk=account.pk).update(balance=account.balance, updated_at=now)
-        else:
-            for account in debited.values():
-                account.updated_at = now
-            Account.objects.bulk_update(debited.values(), ["balance", "updated_at"])
+        for account in debited.values():
+            account.updated_at = now
+        update_rows(Account, list(debited.values()), ["balance", "updated_at"])
         LedgerEntry.objects.bulk_create(charges)
     _log_and_count(new_payments, orders)
     return [paid[order.order_id] for order in orders]
