@@ -455,7 +455,7 @@ def _wait_gone(pid: int, timeout: float = 10) -> None:
         try:
             if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
                 return
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped while opening or reading
             return
         time.sleep(0.05)
 
